@@ -1,0 +1,377 @@
+"""The `eventtally` command: set up workspaces, apps and keys, curate the catalogue, serve.
+
+Every failure is one line on stderr and exit status 1; secrets are printed only by the
+command that creates them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from eventtally.domain.model import PERMISSIONS, EventUpdate, Workspace
+from eventtally.domain.names import name_problem, normalize_name
+from eventtally.errors import EventtallyError
+from eventtally.settings import Settings
+from eventtally.store.base import Store, new_secret
+from eventtally.store.sqlite import SqliteStore
+
+DEFAULT_WORKSPACE = "default"
+
+
+class CliError(EventtallyError):
+    """A command that cannot be carried out; printed as one line, exit status 1."""
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def check_zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise CliError(
+            f"unknown time zone {name!r} (use an IANA name such as Europe/Berlin)"
+        ) from None
+    return name
+
+
+def open_store(args: argparse.Namespace) -> Store:
+    settings = Settings.load({"data": args.data})
+    return SqliteStore.open(settings.data)
+
+
+def find_workspace(store: Store, name: str) -> Workspace:
+    workspace = store.workspace(name)
+    if workspace is None:
+        known = ", ".join(w.name for w in store.list_workspaces()) or "none yet: run init"
+        raise CliError(f"no workspace named {name!r} (workspaces: {known})")
+    return workspace
+
+
+def emit(args: argparse.Namespace, value: Any, text: str) -> None:
+    print(json.dumps(value) if getattr(args, "json", False) else text)
+
+
+# Commands -------------------------------------------------------------------------------
+def cmd_init(args: argparse.Namespace, store: Store) -> None:
+    zone = check_zone(args.time_zone)
+    now = now_us()
+    workspace = store.create_workspace(args.workspace, zone, now)
+    app = store.create_app(workspace.id, "default app", now)
+    secret = new_secret()
+    store.add_key(workspace.id, "init", secret, frozenset(PERMISSIONS), now)
+    emit(
+        args,
+        {"workspace": workspace.name, "app_id": app.app_id, "api_key": secret},
+        f"workspace: {workspace.name} (reporting zone {zone})\n"
+        f"app_id:    {app.app_id}\n"
+        f"api_key:   {secret}\n"
+        "The key is shown only now; keep it somewhere safe.",
+    )
+
+
+def cmd_serve(args: argparse.Namespace, store: Store) -> None:
+    from eventtally.server import run
+
+    settings = Settings.load({"data": args.data, "host": args.host, "port": args.port})
+    url = f"http://{settings.host}:{settings.port}"
+    run(store, settings, on_ready=lambda: print(f"eventtally serving on {url}", flush=True))
+
+
+def cmd_demo(args: argparse.Namespace, store: Store) -> None:
+    from eventtally.demo import ensure_demo
+    from eventtally.server import run
+
+    settings = Settings.load({"data": args.data, "host": args.host, "port": args.port})
+    workspace, apps = ensure_demo(store, now_us())
+    secret = new_secret()
+    store.add_key(workspace.id, "demo", secret, frozenset(PERMISSIONS), now_us())
+    url = f"http://{settings.host}:{settings.port}"
+
+    def ready() -> None:
+        print(
+            f"eventtally demo serving on {url}\n"
+            f"  workspace {workspace.name} (reporting zone {workspace.time_zone}), "
+            f"apps {', '.join(a.app_id for a in apps)}\n"
+            f"  API key (new on every run): {secret}\n"
+            f"  try: curl -G -d event=app_open -d length=7 -d unit=day "
+            f'-H "Authorization: Bearer {secret}" {url}/events/data_series',
+            flush=True,
+        )
+
+    run(store, settings, on_ready=ready)
+
+
+def cmd_apps_create(args: argparse.Namespace, store: Store) -> None:
+    workspace = find_workspace(store, args.workspace)
+    app = store.create_app(workspace.id, args.name, now_us())
+    emit(args, {"app_id": app.app_id, "name": app.name}, app.app_id)
+
+
+def cmd_apps_list(args: argparse.Namespace, store: Store) -> None:
+    workspace = find_workspace(store, args.workspace)
+    apps = store.list_apps(workspace.id)
+    emit(
+        args,
+        [{"app_id": a.app_id, "name": a.name} for a in apps],
+        "\n".join(f"{a.app_id}  {a.name}" for a in apps) or "no apps",
+    )
+
+
+def cmd_keys_create(args: argparse.Namespace, store: Store) -> None:
+    workspace = find_workspace(store, args.workspace)
+    permissions = set(PERMISSIONS if args.all_permissions else args.permission or [])
+    if not permissions:
+        raise CliError("give at least one --permission, or --all-permissions")
+    unknown = sorted(permissions - set(PERMISSIONS))
+    if unknown:
+        raise CliError(f"unknown permission {unknown[0]!r} (known: {', '.join(PERMISSIONS)})")
+    secret = new_secret()
+    key = store.add_key(workspace.id, args.name, secret, frozenset(permissions), now_us())
+    emit(
+        args,
+        {"id": key.id, "api_key": secret, "permissions": sorted(permissions)},
+        f"key {key.id}: {secret}\nThe key is shown only now; keep it somewhere safe.",
+    )
+
+
+def cmd_keys_list(args: argparse.Namespace, store: Store) -> None:
+    workspace = find_workspace(store, args.workspace)
+    keys = store.list_keys(workspace.id)
+    rows = [
+        {
+            "id": k.id,
+            "name": k.name,
+            "prefix": k.prefix,
+            "permissions": sorted(k.permissions),
+            "revoked": k.revoked,
+        }
+        for k in keys
+    ]
+    text = "\n".join(
+        f"{k.id:>4}  {k.prefix}…  {k.name}{'  (revoked)' if k.revoked else ''}  "
+        f"{','.join(sorted(k.permissions))}"
+        for k in keys
+    )
+    emit(args, rows, text or "no keys")
+
+
+def cmd_keys_revoke(args: argparse.Namespace, store: Store) -> None:
+    workspace = find_workspace(store, args.workspace)
+    key = store.revoke_key(workspace.id, args.key_id, now_us())
+    emit(args, {"id": key.id, "revoked": True}, f"key {key.id} revoked")
+
+
+def cmd_workspaces_list(args: argparse.Namespace, store: Store) -> None:
+    workspaces = store.list_workspaces()
+    emit(
+        args,
+        [{"name": w.name, "time_zone": w.time_zone} for w in workspaces],
+        "\n".join(f"{w.name}  {w.time_zone}" for w in workspaces) or "no workspaces",
+    )
+
+
+def cmd_workspaces_update(args: argparse.Namespace, store: Store) -> None:
+    find_workspace(store, args.name)
+    workspace = store.update_workspace(args.name, check_zone(args.time_zone))
+    emit(
+        args,
+        {"name": workspace.name, "time_zone": workspace.time_zone},
+        f"{workspace.name}: reporting zone is now {workspace.time_zone}",
+    )
+
+
+def cmd_events_update(args: argparse.Namespace, store: Store) -> None:
+    workspace = find_workspace(store, args.workspace)
+    name = normalize_name(args.name)
+    problem = name_problem(name)
+    if problem is not None:
+        raise CliError(f"event name {args.name!r}: {problem}")
+    info = store.update_event(
+        workspace.id,
+        name,
+        EventUpdate(
+            description=args.description,
+            tags=tuple(args.tag) if args.tag is not None else None,
+            blocklisted=args.blocklist,
+            included_in_analytics_report=args.analytics_report,
+        ),
+    )
+    emit(
+        args,
+        {
+            "name": info.name,
+            "description": info.description,
+            "tag_names": list(info.tags),
+            "status": str(info.status),
+            "included_in_analytics_report": info.included_in_analytics_report,
+        },
+        f"{info.name}: {info.status}, tags {list(info.tags)}",
+    )
+
+
+# Parser ---------------------------------------------------------------------------------
+def _data(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="data directory of the store (default: $EVENTTALLY_DATA or ./data)",
+    )
+
+
+def _workspace(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--workspace",
+        default=DEFAULT_WORKSPACE,
+        help=f"workspace name (default: {DEFAULT_WORKSPACE})",
+    )
+
+
+def _json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+
+def _server(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default=None, help="listen address (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=None, help="listen port (default: 8080)")
+
+
+Handler = Callable[[argparse.Namespace, Store], None]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="eventtally",
+        description="Self-hosted custom-event analytics that speaks Braze's REST API.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(
+        group: Any, name: str, handler: Handler, help_text: str, *options: Callable[..., None]
+    ) -> argparse.ArgumentParser:
+        sub: argparse.ArgumentParser = group.add_parser(name, help=help_text, description=help_text)
+        for option in (_data, *options):
+            option(sub)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    init = add(commands, "init", cmd_init, "Create a workspace with one app and one full key.")
+    init.add_argument(
+        "--workspace", default=DEFAULT_WORKSPACE, help="workspace name (default: default)"
+    )
+    init.add_argument("--time-zone", default="UTC", help="IANA reporting zone (default: UTC)")
+    _json(init)
+    add(commands, "serve", cmd_serve, "Serve the API on the embedded store.", _server)
+    add(
+        commands,
+        "demo",
+        cmd_demo,
+        "Serve with a demo workspace of sample events and a fresh API key.",
+        _server,
+    )
+
+    apps = commands.add_parser("apps", help="Manage apps.", description="Manage apps.")
+    apps_cmds = apps.add_subparsers(dest="subcommand", required=True, metavar="SUBCOMMAND")
+    create = add(apps_cmds, "create", cmd_apps_create, "Add an app.", _workspace, _json)
+    create.add_argument("--name", required=True, help="app name")
+    add(apps_cmds, "list", cmd_apps_list, "List apps and their app_id.", _workspace, _json)
+
+    keys = commands.add_parser("keys", help="Manage REST API keys.", description="Manage keys.")
+    keys_cmds = keys.add_subparsers(dest="subcommand", required=True, metavar="SUBCOMMAND")
+    create = add(keys_cmds, "create", cmd_keys_create, "Create a key.", _workspace, _json)
+    create.add_argument("--name", required=True, help="a name to recognise the key by")
+    create.add_argument(
+        "--permission",
+        action="append",
+        metavar="NAME",
+        help=f"a Braze permission name, repeatable ({', '.join(PERMISSIONS)})",
+    )
+    create.add_argument("--all-permissions", action="store_true", help="every permission")
+    add(keys_cmds, "list", cmd_keys_list, "List keys (prefixes only).", _workspace, _json)
+    revoke = add(keys_cmds, "revoke", cmd_keys_revoke, "Revoke a key.", _workspace, _json)
+    revoke.add_argument("key_id", type=int, help="the key's id, from keys list")
+
+    spaces = commands.add_parser(
+        "workspaces", help="List and update workspaces.", description="Manage workspaces."
+    )
+    spaces_cmds = spaces.add_subparsers(dest="subcommand", required=True, metavar="SUBCOMMAND")
+    add(spaces_cmds, "list", cmd_workspaces_list, "List workspaces.", _json)
+    update = add(spaces_cmds, "update", cmd_workspaces_update, "Change a reporting zone.", _json)
+    update.add_argument("name", help="workspace name")
+    update.add_argument("--time-zone", required=True, help="new IANA reporting zone")
+
+    events = commands.add_parser(
+        "events", help="Curate the event catalogue.", description="Curate the event catalogue."
+    )
+    events_cmds = events.add_subparsers(dest="subcommand", required=True, metavar="SUBCOMMAND")
+    update = add(
+        events_cmds,
+        "update",
+        cmd_events_update,
+        "Set an event's catalogue metadata.",
+        _workspace,
+        _json,
+    )
+    update.add_argument("name", help="event name")
+    update.add_argument("--description", help="description shown by GET /events")
+    update.add_argument("--tag", action="append", metavar="T", help="a tag (repeatable)")
+    block = update.add_mutually_exclusive_group()
+    block.add_argument(
+        "--blocklist",
+        dest="blocklist",
+        action="store_const",
+        const=True,
+        help="drop the event at ingest; hidden from /events/list and series",
+    )
+    block.add_argument(
+        "--unblocklist",
+        dest="blocklist",
+        action="store_const",
+        const=False,
+        help="accept the event again",
+    )
+    report = update.add_mutually_exclusive_group()
+    report.add_argument(
+        "--analytics-report",
+        dest="analytics_report",
+        action="store_const",
+        const=True,
+        help="set included_in_analytics_report",
+    )
+    report.add_argument(
+        "--no-analytics-report",
+        dest="analytics_report",
+        action="store_const",
+        const=False,
+        help="clear included_in_analytics_report",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        store = open_store(args)
+        try:
+            args.handler(args, store)
+        finally:
+            store.close()
+    except EventtallyError as exc:
+        print(f"eventtally: {exc.message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""The records eventtally keeps: workspaces, apps, API keys and the event catalogue."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+# Braze's permission names (contract 1.6), plus eventtally's own `workspace.get`.
+PERMISSIONS: tuple[str, ...] = (
+    "users.track",
+    "events.list",
+    "events.data_series",
+    "events.get",
+    "segments.list",
+    "segments.details",
+    "segments.data_series",
+    "sessions.data_series",
+    "kpi.dau.data_series",
+    "kpi.mau.data_series",
+    "kpi.new_users.data_series",
+    "kpi.uninstalls.data_series",
+    "workspace.get",
+)
+
+
+class EventStatus(enum.StrEnum):
+    ACTIVE = "Active"
+    BLOCKLISTED = "Blocklisted"
+
+
+@dataclass(frozen=True, slots=True)
+class Workspace:
+    id: int
+    name: str
+    time_zone: str
+
+
+@dataclass(frozen=True, slots=True)
+class App:
+    id: int
+    workspace_id: int
+    app_id: str  # the Braze-style API identifier (a UUID)
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """A key's public record. The secret is never kept; only its hash is stored."""
+
+    id: int
+    workspace_id: int
+    name: str
+    prefix: str  # the first characters of the secret, to tell keys apart in listings
+    permissions: frozenset[str]
+    created_at: int  # microseconds since the epoch
+    revoked: bool = False
+
+    def allows(self, permission: str) -> bool:
+        return not self.revoked and permission in self.permissions
+
+
+@dataclass(frozen=True, slots=True)
+class EventInfo:
+    """One custom event of the catalogue (`GET /events`)."""
+
+    name: str
+    description: str | None = None
+    tags: tuple[str, ...] = ()
+    included_in_analytics_report: bool = False
+    status: EventStatus = EventStatus.ACTIVE
+
+
+@dataclass(frozen=True, slots=True)
+class EventUpdate:
+    """Catalogue metadata to change; None leaves a field as it is."""
+
+    description: str | None = None
+    tags: tuple[str, ...] | None = None
+    blocklisted: bool | None = None
+    included_in_analytics_report: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesQuery:
+    """What to count: one event, optionally one app, over buckets of [start, end) microseconds."""
+
+    workspace_id: int
+    event: str
+    buckets: tuple[tuple[int, int], ...]
+    app: int | None = None  # an App.id
+    segment: int | None = None

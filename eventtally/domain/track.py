@@ -1,0 +1,506 @@
+"""The `POST /users/track` body, validated: what the store must apply, and what was refused.
+
+Parsing is pure: `now` is an argument (future event times are clamped to it). What
+needs the store (does this user exist, is this app known) is decided by the store,
+which adds its own item errors.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, NoReturn, TypeGuard, TypeVar
+
+import msgspec
+
+from eventtally.domain.instants import MAX_INSTANT, MIN_INSTANT, to_us
+from eventtally.domain.names import clean_text, name_problem, normalize_name
+from eventtally.domain.timeparse import TimeParseError, parse_instant
+from eventtally.errors import BadRequest
+
+ArrayName = Literal["attributes", "events", "purchases"]
+IdentityKind = Literal["external_id", "user_alias", "braze_id", "email", "phone"]
+
+MAX_ITEMS_PER_ARRAY = 75
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """How an item names its user: the first identifier present (contract 8.18).
+
+    For `user_alias`, `value` is `alias_label + "\\x00" + alias_name`.
+    """
+
+    kind: IdentityKind
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class ItemError:
+    """One refused item, as Braze reports it in `errors`."""
+
+    type: str
+    input_array: ArrayName
+    index: int
+
+
+# An attribute operation: ("set", value) | ("delete", None) | ("inc", number)
+# | ("add", list) | ("remove", list).
+AttributeOp = tuple[Literal["set", "delete", "inc", "add", "remove"], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class AttributeItem:
+    index: int
+    identity: Identity
+    update_existing_only: bool
+    ops: tuple[tuple[str, AttributeOp], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class EventItem:
+    index: int
+    identity: Identity
+    update_existing_only: bool
+    name: str
+    time: int  # microseconds since the epoch, clamped to `now`
+    app_id: str | None
+    properties: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class PurchaseItem:
+    index: int
+    identity: Identity
+    update_existing_only: bool
+    product_id: str
+    currency: str
+    price: float
+    quantity: int
+    time: int
+    app_id: str | None
+    properties: dict[str, Any]
+
+
+@dataclass(slots=True)
+class TrackRequest:
+    """A validated body: the items to apply in order, and the items refused while parsing."""
+
+    attributes: list[AttributeItem] = field(default_factory=list)
+    events: list[EventItem] = field(default_factory=list)
+    purchases: list[PurchaseItem] = field(default_factory=list)
+    errors: list[ItemError] = field(default_factory=list)
+    # Which arrays the body held: only those get a `*_processed` key in the response.
+    present: frozenset[ArrayName] = frozenset()
+
+
+@dataclass(slots=True)
+class TrackOutcome:
+    """What the store applied, and the items it refused (unknown user, unknown app...)."""
+
+    attributes_processed: int = 0
+    events_processed: int = 0
+    purchases_processed: int = 0
+    errors: list[ItemError] = field(default_factory=list)
+
+
+IDENTIFIER_REQUIRED = "'external_id', 'braze_id', 'user_alias', 'email' or 'phone' is required"
+INVALID_EMAIL = "The value provided for the 'email' field is not a valid email."
+INVALID_QUANTITY = "'quantity' is not valid"
+INVALID_CURRENCY = "'currency' is not valid"
+INVALID_PRICE = "'price' is not valid"
+INVALID_TIME = "'time' is not a valid ISO 8601 datetime"
+
+MAX_EXTERNAL_ID_LENGTH = 511
+MAX_PROPERTIES = 256
+MAX_NESTED_PROPERTY_BYTES = 100 * 1024
+MAX_QUANTITY = 100
+
+_ARRAYS: tuple[ArrayName, ...] = ("attributes", "events", "purchases")
+_IDENTIFIERS: tuple[IdentityKind, ...] = ("external_id", "user_alias", "braze_id", "email", "phone")
+_EVENT_RESERVED = frozenset({"time", "event_name"})
+_PURCHASE_RESERVED = _EVENT_RESERVED | {"product_id", "quantity", "price", "currency"}
+# `email` and `phone` are absent on purpose: they are profile attributes whenever
+# another identifier names the user.
+_NOT_ATTRIBUTES = frozenset(
+    {"external_id", "user_alias", "braze_id", "_update_existing_only", "push_token_import"}
+)
+# Deliberately loose: the aim is to catch typos and junk, not to implement RFC 5322.
+_EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+")
+
+# What SDKs and `datetime.isoformat()` send: UTC, whole seconds, ms or µs.
+_COMMON_TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{3}(?:[0-9]{3})?)?(?:Z|\+00:00)"
+)
+_SCALAR_TYPES = frozenset({int, float, bool, type(None)})
+
+_Item = TypeVar("_Item")
+
+
+class _Refused(Exception):
+    """One item is refused; raised from deep inside its parse, caught once per item."""
+
+    def __init__(self, type_: str) -> None:
+        super().__init__(type_)
+        self.type = type_
+
+
+def parse_track(body: object, now: int) -> TrackRequest:
+    """Validate a `/users/track` body; `now` (µs since the epoch) caps event and purchase times.
+
+    Raises `BadRequest` for what refuses the whole request (not an object, an array of
+    the wrong type or too long); a bad item only adds an `ItemError`.
+    """
+    if not isinstance(body, dict):
+        raise BadRequest(
+            "the body must be a JSON object with 'attributes', 'events' or 'purchases' arrays"
+        )
+    # Check every array before parsing any item, so a fatal error is never masked.
+    arrays = {name: items for name in _ARRAYS if (items := _array(body, name)) is not None}
+    request = TrackRequest(present=frozenset(arrays))
+    errors = request.errors
+    _parse_items(
+        arrays.get("attributes"), "attributes", _attribute_item, request.attributes, errors, now
+    )
+    _parse_items(arrays.get("events"), "events", _event_item, request.events, errors, now)
+    _parse_items(
+        arrays.get("purchases"), "purchases", _purchase_item, request.purchases, errors, now
+    )
+    return request
+
+
+def _array(body: dict[Any, Any], name: ArrayName) -> list[Any] | None:
+    items = body.get(name)
+    if items is None:
+        return None
+    if not isinstance(items, list):
+        raise BadRequest(f"'{name}' must be an array")
+    if len(items) > MAX_ITEMS_PER_ARRAY:
+        raise BadRequest(
+            f"Max Input Length Exceeded: '{name}' holds {len(items)} items,"
+            f" at most {MAX_ITEMS_PER_ARRAY} are allowed per array"
+        )
+    return items
+
+
+def _parse_items(
+    items: list[Any] | None,
+    name: ArrayName,
+    parse: Callable[[object, int, int], _Item],
+    out: list[_Item],
+    errors: list[ItemError],
+    now: int,
+) -> None:
+    if not items:
+        return
+    for index, raw in enumerate(items):
+        try:
+            out.append(parse(raw, index, now))
+        except _Refused as refused:
+            errors.append(ItemError(refused.type, name, index))
+
+
+# --- the three item kinds ---------------------------------------------------------------
+
+
+def _attribute_item(raw: object, index: int, now: int) -> AttributeItem:
+    item, identity, only_existing = _subject(raw)
+    ops = [
+        _attribute(key, value)
+        for key, value in item.items()
+        if key not in _NOT_ATTRIBUTES and key != identity.kind
+    ]
+    return AttributeItem(index, identity, only_existing, tuple(ops))
+
+
+def _event_item(raw: object, index: int, now: int) -> EventItem:
+    item, identity, only_existing = _subject(raw)
+    return EventItem(
+        index=index,
+        identity=identity,
+        update_existing_only=only_existing,
+        name=_event_name(_required(item, "name")),
+        time=_time(_required(item, "time"), now),
+        app_id=_app_id(item.get("app_id")),
+        properties=_properties(item.get("properties"), _EVENT_RESERVED),
+    )
+
+
+def _purchase_item(raw: object, index: int, now: int) -> PurchaseItem:
+    item, identity, only_existing = _subject(raw)
+    return PurchaseItem(
+        index=index,
+        identity=identity,
+        update_existing_only=only_existing,
+        product_id=_product_id(_required(item, "product_id")),
+        currency=_currency(_required(item, "currency")),
+        price=_price(_required(item, "price")),
+        quantity=_quantity(item.get("quantity")),
+        time=_time(_required(item, "time"), now),
+        app_id=_app_id(item.get("app_id")),
+        properties=_properties(item.get("properties"), _PURCHASE_RESERVED),
+    )
+
+
+def _subject(raw: object) -> tuple[dict[str, Any], Identity, bool]:
+    """The item as a dict, the user it names, and its `_update_existing_only`."""
+    if not isinstance(raw, dict):
+        raise _Refused("the item must be a JSON object")
+    identity = _identity(raw)
+    only_existing = raw.get("_update_existing_only")
+    if only_existing is None:
+        # Braze never creates a profile from an alias unless told to (contract 5.2).
+        return raw, identity, identity.kind == "user_alias"
+    if not isinstance(only_existing, bool):
+        raise _Refused("'_update_existing_only' must be true or false")
+    return raw, identity, only_existing
+
+
+def _required(item: dict[str, Any], field: str) -> object:
+    value = item.get(field)
+    if value is None:
+        # Braze's own schema-error sentence (contract 5.5).
+        raise _Refused(f"The property '#/' did not contain a required property of '{field}'")
+    return value
+
+
+# --- identity --------------------------------------------------------------------------
+
+
+def _identity(item: dict[str, Any]) -> Identity:
+    for kind in _IDENTIFIERS:
+        value = item.get(kind)
+        if value is not None:
+            return Identity(kind, _IDENTITY_VALUES[kind](value))
+    raise _Refused(IDENTIFIER_REQUIRED)
+
+
+def _non_empty_string(value: object, field: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise _Refused(f"'{field}' must be a non-empty string")
+    return value
+
+
+def _external_id(value: object) -> str:
+    external_id = _non_empty_string(value, "external_id")
+    if len(external_id) > MAX_EXTERNAL_ID_LENGTH:
+        raise _Refused("'external_id' must be shorter than 512 characters")
+    return external_id
+
+
+def _user_alias(value: object) -> str:
+    if not isinstance(value, dict):
+        raise _Refused("'user_alias' must be an object with 'alias_name' and 'alias_label'")
+    name = _non_empty_string(value.get("alias_name"), "user_alias.alias_name")
+    label = _non_empty_string(value.get("alias_label"), "user_alias.alias_label")
+    # The label is what comes before the separator; a NUL inside it would let two
+    # different aliases share one identity.
+    if "\x00" in label:
+        raise _Refused("'user_alias.alias_label' must not contain a NUL character")
+    return f"{label}\x00{name}"
+
+
+def _email(value: object) -> str:
+    if isinstance(value, str):
+        email = value.strip().lower()
+        if _EMAIL.fullmatch(email):
+            return email
+    raise _Refused(INVALID_EMAIL)
+
+
+_IDENTITY_VALUES: dict[IdentityKind, Callable[[object], str]] = {
+    "external_id": _external_id,
+    "user_alias": _user_alias,
+    "braze_id": lambda value: _non_empty_string(value, "braze_id"),
+    "email": _email,
+    "phone": lambda value: _non_empty_string(value, "phone"),
+}
+
+
+# --- fields ----------------------------------------------------------------------------
+
+
+def _event_name(value: object) -> str:
+    if not isinstance(value, str):
+        raise _Refused("'name' must be a string")
+    name = normalize_name(value)
+    problem = name_problem(name)
+    if problem is not None:
+        raise _Refused(f"'name' is not valid: {problem}")
+    return name
+
+
+def _time(value: object, now: int) -> int:
+    if not isinstance(value, str):
+        raise _Refused(f"{INVALID_TIME}: it must be a string")
+    moment = _common_instant(value)
+    if moment is None:
+        try:
+            moment = parse_instant(value, None)
+        except TimeParseError as exc:
+            raise _Refused(f"{INVALID_TIME}: the value {exc}") from None
+    # Braze replaces future timestamps with the time of ingest (contract 5.2).
+    return min(to_us(moment), now)
+
+
+def _common_instant(text: str) -> datetime | None:
+    """The instant of a UTC time in the shape SDKs send, or None to use `parse_instant`.
+
+    `parse_instant` costs a few µs, most of an event's parse; this shape is read by
+    the C `fromisoformat` with the same result. Anything unusual, invalid or out of
+    range goes the slow way, which also words the error.
+    """
+    if _COMMON_TIME.fullmatch(text) is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if MIN_INSTANT <= moment < MAX_INSTANT else None
+
+
+def _app_id(value: object) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise _Refused("'app_id' must be a string")
+
+
+def _product_id(value: object) -> str:
+    if not isinstance(value, str):
+        raise _Refused("'product_id' must be a string")
+    product_id = normalize_name(value)
+    if not product_id:
+        raise _Refused("'product_id' must not be empty")
+    return product_id
+
+
+def _currency(value: object) -> str:
+    if isinstance(value, str) and len(value) == 3 and value.isascii() and value.isalpha():
+        return value.upper()
+    raise _Refused(INVALID_CURRENCY)
+
+
+def _price(value: object) -> float:
+    if _is_number(value):
+        try:
+            price = float(value)
+        except OverflowError:
+            raise _Refused(INVALID_PRICE) from None
+        return price
+    raise _Refused(INVALID_PRICE)
+
+
+def _quantity(value: object) -> int:
+    if value is None:
+        return 1
+    # `type() is int` also refuses bools, which are ints to isinstance.
+    if type(value) is int and 1 <= value <= MAX_QUANTITY:
+        return value
+    raise _Refused(INVALID_QUANTITY)
+
+
+def _is_number(value: object) -> TypeGuard[int | float]:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return True
+    return isinstance(value, float) and math.isfinite(value)
+
+
+# --- properties ------------------------------------------------------------------------
+
+
+def _properties(value: object, reserved: frozenset[str]) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _Refused("'properties' must be an object")
+    kept: dict[str, Any] = {}
+    has_nested = False
+    # The hot loop of the ingest path: checks are inlined and dispatch on exact types,
+    # which is what a JSON decoder produces.
+    for raw_key, raw_value in value.items():
+        if type(raw_key) is not str:
+            raise _Refused("property keys must be strings")
+        key = normalize_name(raw_key)
+        # Braze silently drops keys past the limit, so those are not even checked;
+        # a key that normalises to one already kept is not a new key.
+        if len(kept) >= MAX_PROPERTIES and key not in kept:
+            continue
+        if not key or key[0] == "$" or key in reserved:
+            _refuse_property_key(key)
+        kind = type(raw_value)
+        if kind is str:
+            raw_value = clean_text(raw_value)
+        elif kind is list or kind is dict:
+            has_nested = True
+        elif kind not in _SCALAR_TYPES:
+            raise _Refused(f"property '{key}' is not a JSON value")
+        kept[key] = raw_value
+    if has_nested:
+        _check_nested_size(kept)
+    return kept
+
+
+def _refuse_property_key(key: str) -> NoReturn:
+    problem = name_problem(key)
+    if problem is not None:
+        raise _Refused(f"property key '{key}' is not valid: {problem}")
+    raise _Refused(f"property key '{key}' is reserved")
+
+
+def _check_nested_size(properties: dict[str, Any]) -> None:
+    size = 0
+    for value in properties.values():
+        if isinstance(value, (list, dict)):
+            try:
+                size += len(msgspec.json.encode(value))
+            except (TypeError, UnicodeEncodeError):
+                raise _Refused(
+                    "'properties' holds a value that cannot be encoded as JSON"
+                ) from None
+    if size > MAX_NESTED_PROPERTY_BYTES:
+        raise _Refused(
+            f"nested 'properties' values take {size} bytes of JSON,"
+            f" at most {MAX_NESTED_PROPERTY_BYTES} (100 KB) are allowed"
+        )
+
+
+# --- attributes ------------------------------------------------------------------------
+
+
+def _attribute(raw_key: object, value: object) -> tuple[str, AttributeOp]:
+    if not isinstance(raw_key, str):
+        raise _Refused("attribute names must be strings")
+    key = normalize_name(raw_key)
+    problem = name_problem(key)
+    if problem is not None:
+        raise _Refused(f"attribute '{key}' is not valid: {problem}")
+    if value is None:
+        return key, ("delete", None)
+    if key == "email":
+        return key, ("set", _email(value))
+    if isinstance(value, str):
+        return key, ("set", clean_text(value))
+    if isinstance(value, dict) and len(value) == 1:
+        operation = _operation(key, value)
+        if operation is not None:
+            return key, operation
+    return key, ("set", value)
+
+
+def _operation(key: str, value: dict[str, Any]) -> AttributeOp | None:
+    """The `{"inc": n}`, `{"add": [...]}` or `{"remove": [...]}` in `value`, if it is one."""
+    ((verb, operand),) = value.items()
+    if verb == "inc":
+        if not _is_number(operand):
+            raise _Refused(f"attribute '{key}': 'inc' must be a number")
+        return ("inc", operand)
+    if verb == "add" or verb == "remove":
+        if not isinstance(operand, list):
+            raise _Refused(f"attribute '{key}': '{verb}' must be an array")
+        return ("add", operand) if verb == "add" else ("remove", operand)
+    return None

@@ -1,0 +1,85 @@
+"""Every setting, declared once: name, default, help. The CLI, env vars and docs read this table.
+
+Each setting can be given as an `EVENTTALLY_<NAME>` environment variable; a CLI flag,
+where there is one, wins over the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from eventtally.errors import EventtallyError
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+
+    @property
+    def env(self) -> str:
+        return "EVENTTALLY_" + self.name.upper()
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("data", Path("data"), "Directory of the embedded SQLite store."),
+    Setting("host", "127.0.0.1", "Address `serve` listens on."),
+    Setting("port", 8080, "Port `serve` listens on."),
+    Setting(
+        "max_body_bytes",
+        4 * 1024 * 1024,
+        "Largest request body accepted; larger ones get 413 (Braze's 4 MB limit).",
+    ),
+    Setting(
+        "legacy_api_key",
+        False,
+        "Also accept the deprecated `api_key` query parameter (contract 8.17).",
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    data: Path = Path("data")
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_body_bytes: int = 4 * 1024 * 1024
+    legacy_api_key: bool = False
+
+    @classmethod
+    def load(
+        cls, overrides: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None
+    ) -> Settings:
+        """Defaults, then `EVENTTALLY_*` variables, then explicit overrides (None is skipped)."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for setting in SETTINGS:
+            raw = env.get(setting.env)
+            if raw is not None:
+                values[setting.name] = _cast(setting, raw)
+        for name, value in (overrides or {}).items():
+            if value is not None:
+                values[name] = value
+        return cls(**values)
+
+
+def _cast(setting: Setting, raw: str) -> Any:
+    kind = type(setting.default)
+    try:
+        if kind is bool:
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError(raw)
+        return kind(raw)
+    except ValueError:
+        raise EventtallyError(f"{setting.env}={raw!r} is not a valid {kind.__name__}") from None
+
+
+assert [s.name for s in SETTINGS] == [f.name for f in fields(Settings)], "settings table drift"

@@ -1,0 +1,116 @@
+"""The storage interface every backend implements, and the helpers they share.
+
+Kept small on purpose: every method is a cost to every backend. Reads are plain
+calls; ingest returns a future because a backend may batch many requests into one
+durable commit (group commit) and answer each when its batch is on disk.
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+import secrets
+from concurrent.futures import Future
+
+from eventtally.domain.model import (
+    ApiKey,
+    App,
+    EventInfo,
+    EventUpdate,
+    SeriesQuery,
+    Workspace,
+)
+from eventtally.domain.track import TrackOutcome, TrackRequest
+
+SLOT_US = 15 * 60 * 1_000_000
+"""The aggregate grain: 15 minutes of UTC, which every current zone's hours and days align to."""
+
+KEY_PREFIX = "et_"
+
+
+def new_secret() -> str:
+    """A fresh API key: 256 random bits, URL-safe, recognisable by its prefix."""
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_secret(secret: str) -> str:
+    """The stored form of a key. Keys are random, so a fast hash is as strong as a slow one."""
+    return hashlib.sha256(secret.encode("utf-8", "replace")).hexdigest()
+
+
+def new_braze_id() -> str:
+    """A Braze-style user id: 24 hex characters."""
+    return secrets.token_hex(12)
+
+
+class Store(abc.ABC):
+    """One eventtally store: workspaces, apps, keys, profiles, events and their counts."""
+
+    # Workspaces, apps and keys -------------------------------------------------------
+    @abc.abstractmethod
+    def create_workspace(self, name: str, time_zone: str, now: int) -> Workspace: ...
+
+    @abc.abstractmethod
+    def list_workspaces(self) -> list[Workspace]: ...
+
+    @abc.abstractmethod
+    def update_workspace(self, name: str, time_zone: str) -> Workspace: ...
+
+    @abc.abstractmethod
+    def create_app(self, workspace_id: int, name: str, now: int) -> App: ...
+
+    @abc.abstractmethod
+    def list_apps(self, workspace_id: int) -> list[App]: ...
+
+    @abc.abstractmethod
+    def add_key(
+        self,
+        workspace_id: int,
+        name: str,
+        secret: str,
+        permissions: frozenset[str],
+        now: int,
+    ) -> ApiKey:
+        """Store a key by its hash; the secret itself is not kept."""
+
+    @abc.abstractmethod
+    def list_keys(self, workspace_id: int) -> list[ApiKey]: ...
+
+    @abc.abstractmethod
+    def revoke_key(self, workspace_id: int, key_id: int, now: int) -> ApiKey: ...
+
+    @abc.abstractmethod
+    def authenticate(self, secret: str) -> tuple[Workspace, ApiKey] | None:
+        """The workspace and key a secret belongs to, or None (unknown or revoked)."""
+
+    # Ingest ----------------------------------------------------------------------------
+    @abc.abstractmethod
+    def track(self, workspace_id: int, request: TrackRequest, now: int) -> Future[TrackOutcome]:
+        """Apply a validated body; the future resolves once it is durable."""
+
+    # Reads -----------------------------------------------------------------------------
+    @abc.abstractmethod
+    def count_series(self, query: SeriesQuery) -> list[int]:
+        """The number of events in each bucket of the query, in order."""
+
+    @abc.abstractmethod
+    def event_names(self, workspace_id: int, offset: int, limit: int) -> list[str]:
+        """Names of the workspace's events that are not blocklisted, alphabetical."""
+
+    @abc.abstractmethod
+    def event_catalogue(self, workspace_id: int, offset: int, limit: int) -> list[EventInfo]:
+        """Every event of the workspace with its metadata, blocklisted ones too, alphabetical."""
+
+    @abc.abstractmethod
+    def update_event(self, workspace_id: int, name: str, update: EventUpdate) -> EventInfo:
+        """Set catalogue metadata, adding the event to the catalogue if it is new."""
+
+    def workspace(self, name: str) -> Workspace | None:
+        """The workspace of that name, if there is one."""
+        return next((w for w in self.list_workspaces() if w.name == name), None)
+
+    def app_by_api_id(self, workspace_id: int, app_id: str) -> App | None:
+        return next((a for a in self.list_apps(workspace_id) if a.app_id == app_id), None)
+
+    def close(self) -> None:  # noqa: B027 - stores without resources need no close
+        """Release files and threads; the store is unusable afterwards."""

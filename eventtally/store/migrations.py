@@ -1,0 +1,116 @@
+"""The SQLite schema, as numbered migrations applied in one transaction each.
+
+`PRAGMA user_version` records how many have run. Times are integer microseconds
+since the epoch (UTC). `event_counts` holds the pre-aggregated counts: one row per
+event type, segment (0: everyone), app (0: every app) and 15-minute UTC slot.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE workspaces (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        time_zone TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE TABLE apps (
+        id INTEGER PRIMARY KEY,
+        workspace_id INTEGER NOT NULL REFERENCES workspaces(id),
+        app_id TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE TABLE api_keys (
+        id INTEGER PRIMARY KEY,
+        workspace_id INTEGER NOT NULL REFERENCES workspaces(id),
+        name TEXT NOT NULL,
+        prefix TEXT NOT NULL,
+        secret_hash TEXT NOT NULL UNIQUE,
+        permissions TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        revoked_at INTEGER
+    );
+    CREATE TABLE event_types (
+        id INTEGER PRIMARY KEY,
+        workspace_id INTEGER NOT NULL REFERENCES workspaces(id),
+        name TEXT NOT NULL,
+        description TEXT,
+        tags TEXT NOT NULL DEFAULT '[]',
+        analytics_report INTEGER NOT NULL DEFAULT 0,
+        blocklisted INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (workspace_id, name)
+    );
+    CREATE TABLE users (
+        id INTEGER PRIMARY KEY,
+        workspace_id INTEGER NOT NULL REFERENCES workspaces(id),
+        braze_id TEXT NOT NULL,
+        external_id TEXT,
+        alias TEXT,
+        email TEXT,
+        phone TEXT,
+        attributes BLOB NOT NULL DEFAULT '{}',
+        updated_at INTEGER NOT NULL
+    );
+    CREATE UNIQUE INDEX users_braze_id ON users (workspace_id, braze_id);
+    CREATE UNIQUE INDEX users_external_id ON users (workspace_id, external_id)
+        WHERE external_id IS NOT NULL;
+    CREATE UNIQUE INDEX users_alias ON users (workspace_id, alias) WHERE alias IS NOT NULL;
+    CREATE INDEX users_email ON users (workspace_id, email, updated_at) WHERE email IS NOT NULL;
+    CREATE INDEX users_phone ON users (workspace_id, phone, updated_at) WHERE phone IS NOT NULL;
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        event_type INTEGER NOT NULL,
+        user_id INTEGER NOT NULL,
+        app INTEGER,
+        time INTEGER NOT NULL,
+        properties BLOB
+    );
+    -- Raw counts for the rare bucket whose edges are off the 15-minute grid.
+    CREATE INDEX events_type_time ON events (event_type, time, app);
+    CREATE TABLE purchases (
+        id INTEGER PRIMARY KEY,
+        workspace_id INTEGER NOT NULL,
+        user_id INTEGER NOT NULL,
+        app INTEGER,
+        product_id TEXT NOT NULL,
+        currency TEXT NOT NULL,
+        price REAL NOT NULL,
+        quantity INTEGER NOT NULL,
+        time INTEGER NOT NULL,
+        properties BLOB
+    );
+    CREATE TABLE event_counts (
+        event_type INTEGER NOT NULL,
+        segment INTEGER NOT NULL,
+        app INTEGER NOT NULL,
+        slot INTEGER NOT NULL,
+        n INTEGER NOT NULL,
+        PRIMARY KEY (event_type, segment, app, slot)
+    ) WITHOUT ROWID;
+    """,
+)
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the schema up to date; returns the schema version. Safe to run concurrently."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version: int = conn.execute("PRAGMA user_version").fetchone()[0]
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            for statement in _statements(script):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {number}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return len(MIGRATIONS)
+
+
+def _statements(script: str) -> list[str]:
+    # executescript() would commit the open transaction; split instead (no ';' in literals).
+    return [s.strip() for s in script.split(";") if s.strip()]

@@ -1,0 +1,610 @@
+"""The embedded store: one SQLite file in the data directory.
+
+One writer thread owns the write connection and drains a queue: every request
+waiting when it wakes shares one transaction and one fsync (group commit), and each
+is answered only after that commit. Readers use their own connections (WAL), so an
+acknowledged event is in the very next query.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import sqlite3
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import msgspec
+
+from eventtally.domain.model import (
+    ApiKey,
+    App,
+    EventInfo,
+    EventStatus,
+    EventUpdate,
+    SeriesQuery,
+    Workspace,
+)
+from eventtally.domain.track import (
+    EventItem,
+    Identity,
+    PurchaseItem,
+    TrackOutcome,
+    TrackRequest,
+)
+from eventtally.errors import ConflictError, StoreError, StoreFull
+from eventtally.store.base import SLOT_US, Store, hash_secret, new_braze_id
+from eventtally.store.ingest import apply_track
+from eventtally.store.migrations import migrate
+
+T = TypeVar("T")
+DB_FILE = "eventtally.db"
+MAX_GROUP = 256  # requests per commit: bounds the latency one commit adds to the first
+
+_IDENTITY_COLUMN = {
+    "external_id": "external_id",
+    "user_alias": "alias",
+    "braze_id": "braze_id",
+    "email": "email",
+    "phone": "phone",
+}
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder().decode
+
+
+def translate(exc: sqlite3.Error) -> StoreError:
+    """A driver error as eventtally's own: full or read-only storage is retryable."""
+    text = str(exc).lower()
+    if any(s in text for s in ("full", "readonly", "read-only", "disk i/o", "unable to open")):
+        return StoreFull(f"the store cannot write now ({exc}); retry later")
+    return StoreError(f"the store failed: {exc}")
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode = WAL")
+    # FULL in WAL mode fsyncs the log at every commit: a 2xx survives kill -9 and power loss.
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA busy_timeout = 10000")
+    conn.execute("PRAGMA cache_size = -65536")
+    return conn
+
+
+class _Job:
+    __slots__ = ("fn", "future")
+
+    def __init__(self, fn: Callable[[sqlite3.Connection], Any]) -> None:
+        self.fn = fn
+        self.future: Future[Any] = Future()
+
+
+class SqliteStore(Store):
+    """The default store. Open it with `SqliteStore.open(data_dir)`."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / DB_FILE
+        self._local = threading.local()
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._writer_conn = connect(self.path)
+        migrate(self._writer_conn)
+        self._caches = _WriterCaches()
+        self._thread = threading.Thread(target=self._run, name="eventtally-writer", daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def open(cls, data_dir: Path) -> SqliteStore:
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True)
+            return cls(data_dir)
+        except OSError as exc:
+            raise StoreError(f"cannot use data directory {data_dir}: {exc.strerror}") from None
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the store in {data_dir}: {exc}") from None
+
+    def __repr__(self) -> str:
+        return f"SqliteStore({str(self.path)!r})"
+
+    # The writer --------------------------------------------------------------------------
+    def _run(self) -> None:
+        conn = self._writer_conn
+        while True:
+            job = self._queue.get()
+            if job is None:
+                break
+            jobs = [job]
+            stop = False
+            while len(jobs) < MAX_GROUP:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stop = True
+                    break
+                jobs.append(more)
+            self._commit_group(conn, jobs)
+            if stop:
+                break
+        conn.close()
+
+    def _commit_group(self, conn: sqlite3.Connection, jobs: list[_Job]) -> None:
+        results: list[tuple[_Job, Any, BaseException | None]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            self._caches.check(conn)
+            for job in jobs:
+                conn.execute("SAVEPOINT job")
+                try:
+                    value = job.fn(conn)
+                except Exception as exc:  # one bad request must not sink its batch
+                    conn.execute("ROLLBACK TO job")
+                    results.append((job, None, exc))
+                else:
+                    results.append((job, value, None))
+                conn.execute("RELEASE job")
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            self._caches.clear()
+            error = translate(exc)
+            for job in jobs:
+                job.future.set_exception(error)
+            return
+        for job, value, failure in results:
+            if failure is None:
+                job.future.set_result(value)
+            else:
+                job.future.set_exception(
+                    translate(failure) if isinstance(failure, sqlite3.Error) else failure
+                )
+
+    def _submit(self, fn: Callable[[sqlite3.Connection], T]) -> Future[T]:
+        if not self._thread.is_alive():
+            raise StoreError("the store is closed")
+        job = _Job(fn)
+        self._queue.put(job)
+        return job.future
+
+    def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return self._submit(fn).result()
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    # Readers -----------------------------------------------------------------------------
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.path)
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        try:
+            yield self._reader()
+        except sqlite3.Error as exc:
+            raise translate(exc) from exc
+
+    # Workspaces, apps, keys --------------------------------------------------------------
+    def create_workspace(self, name: str, time_zone: str, now: int) -> Workspace:
+        def insert(conn: sqlite3.Connection) -> Workspace:
+            try:
+                cur = conn.execute(
+                    "INSERT INTO workspaces (name, time_zone, created_at) VALUES (?, ?, ?)",
+                    (name, time_zone, now),
+                )
+            except sqlite3.IntegrityError:
+                raise ConflictError(f"a workspace named {name!r} already exists") from None
+            assert cur.lastrowid is not None
+            return Workspace(cur.lastrowid, name, time_zone)
+
+        return self._write(insert)
+
+    def list_workspaces(self) -> list[Workspace]:
+        with self._reading() as conn:
+            rows = conn.execute("SELECT id, name, time_zone FROM workspaces ORDER BY id")
+            return [Workspace(*row) for row in rows]
+
+    def update_workspace(self, name: str, time_zone: str) -> Workspace:
+        def update(conn: sqlite3.Connection) -> Workspace:
+            conn.execute("UPDATE workspaces SET time_zone = ? WHERE name = ?", (time_zone, name))
+            row = conn.execute(
+                "SELECT id, name, time_zone FROM workspaces WHERE name = ?", (name,)
+            ).fetchone()
+            if row is None:
+                raise ConflictError(f"no workspace named {name!r}")
+            return Workspace(*row)
+
+        return self._write(update)
+
+    def create_app(self, workspace_id: int, name: str, now: int) -> App:
+        app_id = str(uuid.uuid4())
+
+        def insert(conn: sqlite3.Connection) -> App:
+            cur = conn.execute(
+                "INSERT INTO apps (workspace_id, app_id, name, created_at) VALUES (?, ?, ?, ?)",
+                (workspace_id, app_id, name, now),
+            )
+            assert cur.lastrowid is not None
+            return App(cur.lastrowid, workspace_id, app_id, name)
+
+        return self._write(insert)
+
+    def list_apps(self, workspace_id: int) -> list[App]:
+        with self._reading() as conn:
+            rows = conn.execute(
+                "SELECT id, workspace_id, app_id, name FROM apps WHERE workspace_id = ? "
+                "ORDER BY id",
+                (workspace_id,),
+            )
+            return [App(*row) for row in rows]
+
+    def add_key(
+        self,
+        workspace_id: int,
+        name: str,
+        secret: str,
+        permissions: frozenset[str],
+        now: int,
+    ) -> ApiKey:
+        prefix = secret[:8]
+
+        def insert(conn: sqlite3.Connection) -> ApiKey:
+            cur = conn.execute(
+                "INSERT INTO api_keys (workspace_id, name, prefix, secret_hash, permissions, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    workspace_id,
+                    name,
+                    prefix,
+                    hash_secret(secret),
+                    json.dumps(sorted(permissions)),
+                    now,
+                ),
+            )
+            assert cur.lastrowid is not None
+            return ApiKey(cur.lastrowid, workspace_id, name, prefix, permissions, now)
+
+        return self._write(insert)
+
+    _KEY_COLUMNS = "id, workspace_id, name, prefix, permissions, created_at, revoked_at"
+
+    @staticmethod
+    def _key(row: tuple[Any, ...]) -> ApiKey:
+        key_id, workspace_id, name, prefix, permissions, created_at, revoked_at = row
+        return ApiKey(
+            key_id,
+            workspace_id,
+            name,
+            prefix,
+            frozenset(json.loads(permissions)),
+            created_at,
+            revoked_at is not None,
+        )
+
+    def list_keys(self, workspace_id: int) -> list[ApiKey]:
+        with self._reading() as conn:
+            rows = conn.execute(
+                f"SELECT {self._KEY_COLUMNS} FROM api_keys WHERE workspace_id = ? ORDER BY id",
+                (workspace_id,),
+            )
+            return [self._key(row) for row in rows]
+
+    def revoke_key(self, workspace_id: int, key_id: int, now: int) -> ApiKey:
+        def revoke(conn: sqlite3.Connection) -> ApiKey:
+            conn.execute(
+                "UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?) "
+                "WHERE id = ? AND workspace_id = ?",
+                (now, key_id, workspace_id),
+            )
+            row = conn.execute(
+                f"SELECT {self._KEY_COLUMNS} FROM api_keys WHERE id = ? AND workspace_id = ?",
+                (key_id, workspace_id),
+            ).fetchone()
+            if row is None:
+                raise ConflictError(f"no key with id {key_id} in this workspace")
+            return self._key(row)
+
+        return self._write(revoke)
+
+    def authenticate(self, secret: str) -> tuple[Workspace, ApiKey] | None:
+        with self._reading() as conn:
+            row = conn.execute(
+                "SELECT k.id, k.workspace_id, k.name, k.prefix, k.permissions, k.created_at, "
+                "k.revoked_at, w.name, w.time_zone FROM api_keys k "
+                "JOIN workspaces w ON w.id = k.workspace_id WHERE k.secret_hash = ?",
+                (hash_secret(secret),),
+            ).fetchone()
+        if row is None or row[6] is not None:
+            return None
+        return Workspace(row[1], row[7], row[8]), self._key(row[:7])
+
+    # Ingest ------------------------------------------------------------------------------
+    def track(self, workspace_id: int, request: TrackRequest, now: int) -> Future[TrackOutcome]:
+        def apply(conn: sqlite3.Connection) -> TrackOutcome:
+            tx = _SqliteTx(conn, workspace_id, now, self._caches)
+            outcome = apply_track(tx, request)
+            tx.flush()
+            return outcome
+
+        return self._submit(apply)
+
+    # Reads -------------------------------------------------------------------------------
+    def count_series(self, query: SeriesQuery) -> list[int]:
+        counts = [0] * len(query.buckets)
+        with self._reading() as conn:
+            row = conn.execute(
+                "SELECT id, blocklisted FROM event_types WHERE workspace_id = ? AND name = ?",
+                (query.workspace_id, query.event),
+            ).fetchone()
+            if row is None or row[1]:
+                return counts
+            event_type = row[0]
+            on_grid = [
+                (i, start // SLOT_US, end // SLOT_US)
+                for i, (start, end) in enumerate(query.buckets)
+                if start % SLOT_US == 0 and end % SLOT_US == 0
+            ]
+            if on_grid:
+                # ?1-?3 name the series; each bucket's (i, lo, hi) follows, numbered from ?4.
+                values = ",".join(
+                    f"(?{4 + 3 * j}, ?{5 + 3 * j}, ?{6 + 3 * j})" for j in range(len(on_grid))
+                )
+                params = [event_type, query.segment or 0, query.app or 0]
+                params += [v for bucket in on_grid for v in bucket]
+                rows = conn.execute(
+                    f"WITH b(i, lo, hi) AS (VALUES {values}) "
+                    "SELECT b.i, (SELECT coalesce(sum(n), 0) FROM event_counts "
+                    "WHERE event_type = ?1 AND segment = ?2 AND app = ?3 "
+                    "AND slot >= b.lo AND slot < b.hi) FROM b",
+                    params,
+                )
+                for i, n in rows:
+                    counts[i] = n
+            for i, (start, end) in enumerate(query.buckets):
+                if start % SLOT_US or end % SLOT_US:
+                    counts[i] = self._raw_count(conn, event_type, query.app, start, end)
+        return counts
+
+    @staticmethod
+    def _raw_count(
+        conn: sqlite3.Connection, event_type: int, app: int | None, start: int, end: int
+    ) -> int:
+        sql = "SELECT count(*) FROM events WHERE event_type = ? AND time >= ? AND time < ?"
+        params: tuple[int, ...] = (event_type, start, end)
+        if app is not None:
+            sql += " AND app = ?"
+            params += (app,)
+        n: int = conn.execute(sql, params).fetchone()[0]
+        return n
+
+    def event_names(self, workspace_id: int, offset: int, limit: int) -> list[str]:
+        with self._reading() as conn:
+            rows = conn.execute(
+                "SELECT name FROM event_types WHERE workspace_id = ? AND NOT blocklisted "
+                "ORDER BY name LIMIT ? OFFSET ?",
+                (workspace_id, limit, offset),
+            )
+            return [name for (name,) in rows]
+
+    def event_catalogue(self, workspace_id: int, offset: int, limit: int) -> list[EventInfo]:
+        with self._reading() as conn:
+            rows = conn.execute(
+                "SELECT name, description, tags, analytics_report, blocklisted FROM event_types "
+                "WHERE workspace_id = ? ORDER BY name LIMIT ? OFFSET ?",
+                (workspace_id, limit, offset),
+            )
+            return [_event_info(row) for row in rows]
+
+    def update_event(self, workspace_id: int, name: str, update: EventUpdate) -> EventInfo:
+        def apply(conn: sqlite3.Connection) -> EventInfo:
+            conn.execute(
+                "INSERT INTO event_types (workspace_id, name) VALUES (?, ?) "
+                "ON CONFLICT (workspace_id, name) DO NOTHING",
+                (workspace_id, name),
+            )
+            changes: dict[str, object] = {}
+            if update.description is not None:
+                changes["description"] = update.description
+            if update.tags is not None:
+                changes["tags"] = json.dumps(list(update.tags))
+            if update.blocklisted is not None:
+                changes["blocklisted"] = int(update.blocklisted)
+            if update.included_in_analytics_report is not None:
+                changes["analytics_report"] = int(update.included_in_analytics_report)
+            if changes:
+                assignments = ", ".join(f"{column} = ?" for column in changes)
+                conn.execute(
+                    f"UPDATE event_types SET {assignments} WHERE workspace_id = ? AND name = ?",
+                    (*changes.values(), workspace_id, name),
+                )
+            row = conn.execute(
+                "SELECT name, description, tags, analytics_report, blocklisted FROM event_types "
+                "WHERE workspace_id = ? AND name = ?",
+                (workspace_id, name),
+            ).fetchone()
+            return _event_info(row)
+
+        return self._write(apply)
+
+
+def _event_info(row: tuple[Any, ...]) -> EventInfo:
+    name, description, tags, analytics_report, blocklisted = row
+    return EventInfo(
+        name=name,
+        description=description,
+        tags=tuple(json.loads(tags)),
+        included_in_analytics_report=bool(analytics_report),
+        status=EventStatus.BLOCKLISTED if blocklisted else EventStatus.ACTIVE,
+    )
+
+
+class _WriterCaches:
+    """Lookups the writer repeats on every request, valid while no other process writes.
+
+    `PRAGMA data_version` changes only when another connection commits (the CLI
+    blocklisting an event while the server runs, say); then everything is dropped.
+    """
+
+    def __init__(self) -> None:
+        self.version = -1
+        self.apps: dict[tuple[int, str], int] = {}
+        self.event_types: dict[tuple[int, str], tuple[int, bool]] = {}
+        self.users: dict[tuple[int, Identity], int] = {}
+
+    def check(self, conn: sqlite3.Connection) -> None:
+        version: int = conn.execute("PRAGMA data_version").fetchone()[0]
+        if version != self.version:
+            self.clear()
+            self.version = version
+
+    def clear(self) -> None:
+        self.apps.clear()
+        self.event_types.clear()
+        self.users.clear()
+
+
+class _SqliteTx:
+    """The ingest primitives on the writer connection, inside one request's savepoint."""
+
+    def __init__(
+        self, conn: sqlite3.Connection, workspace_id: int, now: int, caches: _WriterCaches
+    ) -> None:
+        self.conn = conn
+        self.workspace_id = workspace_id
+        self.now = now
+        self.caches = caches
+        self.event_rows: list[tuple[int, int, int | None, int, bytes | None]] = []
+        self.counts: Counter[tuple[int, int, int]] = Counter()
+
+    def find_user(self, identity: Identity) -> int | None:
+        # email and phone may move between profiles, so only immutable identifiers are cached.
+        cacheable = identity.kind in ("external_id", "user_alias", "braze_id")
+        key = (self.workspace_id, identity)
+        if cacheable and (cached := self.caches.users.get(key)) is not None:
+            return cached
+        column = _IDENTITY_COLUMN[identity.kind]
+        row = self.conn.execute(
+            f"SELECT id FROM users WHERE workspace_id = ? AND {column} = ? "
+            "ORDER BY updated_at DESC LIMIT 1",
+            (self.workspace_id, identity.value),
+        ).fetchone()
+        if row is None:
+            return None
+        if cacheable:
+            self.caches.users[key] = row[0]
+        user: int = row[0]
+        return user
+
+    def create_user(self, identity: Identity) -> int:
+        column = _IDENTITY_COLUMN[identity.kind]
+        attributes: dict[str, Any] = {}
+        if identity.kind in ("email", "phone"):
+            attributes[identity.kind] = identity.value
+        cur = self.conn.execute(
+            f"INSERT INTO users (workspace_id, braze_id, {column}, attributes, updated_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (self.workspace_id, new_braze_id(), identity.value, _encode(attributes), self.now),
+        )
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    def attributes(self, user: int) -> dict[str, Any]:
+        row = self.conn.execute("SELECT attributes FROM users WHERE id = ?", (user,)).fetchone()
+        attributes: dict[str, Any] = _decode(row[0])
+        return attributes
+
+    def save_attributes(self, user: int, attributes: dict[str, Any]) -> None:
+        email, phone = attributes.get("email"), attributes.get("phone")
+        self.conn.execute(
+            "UPDATE users SET attributes = ?, email = ?, phone = ?, updated_at = ? WHERE id = ?",
+            (
+                _encode(attributes),
+                email if isinstance(email, str) else None,
+                phone if isinstance(phone, str) else None,
+                self.now,
+                user,
+            ),
+        )
+
+    def app_key(self, app_id: str) -> int | None:
+        key = (self.workspace_id, app_id)
+        if (cached := self.caches.apps.get(key)) is not None:
+            return cached
+        row = self.conn.execute(
+            "SELECT id FROM apps WHERE workspace_id = ? AND app_id = ?", (self.workspace_id, app_id)
+        ).fetchone()
+        if row is None:
+            return None
+        self.caches.apps[key] = row[0]
+        app: int = row[0]
+        return app
+
+    def event_type(self, name: str) -> tuple[int, bool]:
+        key = (self.workspace_id, name)
+        if (cached := self.caches.event_types.get(key)) is not None:
+            return cached
+        row = self.conn.execute(
+            "SELECT id, blocklisted FROM event_types WHERE workspace_id = ? AND name = ?", key
+        ).fetchone()
+        if row is None:
+            cur = self.conn.execute(
+                "INSERT INTO event_types (workspace_id, name) VALUES (?, ?)", key
+            )
+            assert cur.lastrowid is not None
+            row = (cur.lastrowid, 0)
+        result = (row[0], bool(row[1]))
+        self.caches.event_types[key] = result
+        return result
+
+    def add_event(self, item: EventItem, event_type: int, user: int, app: int | None) -> None:
+        properties = _encode(item.properties) if item.properties else None
+        self.event_rows.append((event_type, user, app, item.time, properties))
+        slot = item.time // SLOT_US
+        self.counts[(event_type, 0, slot)] += 1
+        if app is not None:
+            self.counts[(event_type, app, slot)] += 1
+
+    def add_purchase(self, item: PurchaseItem, user: int, app: int | None) -> None:
+        self.conn.execute(
+            "INSERT INTO purchases (workspace_id, user_id, app, product_id, currency, price, "
+            "quantity, time, properties) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                self.workspace_id,
+                user,
+                app,
+                item.product_id,
+                item.currency,
+                item.price,
+                item.quantity,
+                item.time,
+                _encode(item.properties) if item.properties else None,
+            ),
+        )
+
+    def flush(self) -> None:
+        """Write the request's events and fold its counts into the aggregates."""
+        self.conn.executemany(
+            "INSERT INTO events (event_type, user_id, app, time, properties) "
+            "VALUES (?, ?, ?, ?, ?)",
+            self.event_rows,
+        )
+        self.conn.executemany(
+            "INSERT INTO event_counts (event_type, segment, app, slot, n) VALUES (?, 0, ?, ?, ?) "
+            "ON CONFLICT (event_type, segment, app, slot) DO UPDATE SET n = n + excluded.n",
+            [(event_type, app, slot, n) for (event_type, app, slot), n in self.counts.items()],
+        )

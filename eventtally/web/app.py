@@ -1,0 +1,102 @@
+"""The ASGI application: routes, authentication, and the one error shape on every path."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from eventtally.errors import ApiError, StoreError
+from eventtally.settings import Settings
+from eventtally.store.base import Store
+from eventtally.web import events, track
+from eventtally.web.responses import error_response
+
+log = logging.getLogger("eventtally.web")
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
+class RequestId:
+    """Adds an `X-Request-Id` UUID to every response, as Braze's responses carry."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = str(uuid.uuid4()).encode()
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id)]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status, exc.message)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    messages = {
+        404: f"no such endpoint: {request.url.path}",
+        405: f"{request.method} is not allowed on {request.url.path}",
+    }
+    message = messages.get(exc.status_code, exc.detail)
+    return error_response(exc.status_code, message, headers=dict(exc.headers or {}))
+
+
+async def _store_error(request: Request, exc: Exception) -> Response:
+    log.error("store failure on %s %s: %s", request.method, request.url.path, exc)
+    return error_response(503, "the store is unavailable now; retry later")
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return error_response(500, "internal error; the server log has the details")
+
+
+async def healthz(request: Request) -> Response:
+    return error_response(200, "ok")
+
+
+def create_app(
+    store: Store, settings: Settings | None = None, clock: Callable[[], int] = now_us
+) -> Starlette:
+    """The eventtally API over `store`. `clock` gives now in microseconds (tests fix it)."""
+    app = Starlette(
+        routes=[
+            Route("/users/track", track.users_track, methods=["POST"]),
+            Route("/events/data_series", events.data_series, methods=["GET"]),
+            Route("/events/list", events.events_list, methods=["GET"]),
+            Route("/events", events.events_catalogue, methods=["GET"]),
+            Route("/healthz", healthz, methods=["GET"]),
+        ],
+        exception_handlers={
+            ApiError: _api_error,
+            HTTPException: _http_error,
+            StoreError: _store_error,
+            Exception: _unexpected,
+        },
+    )
+    app.state.store = store
+    app.state.settings = settings or Settings()
+    app.state.clock = clock
+    app.add_middleware(RequestId)
+    return app

@@ -1,0 +1,37 @@
+"""Query parameters: each read once, each rule's failure a 400 that names the parameter."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+
+from eventtally.errors import BadRequest
+
+
+class Params:
+    def __init__(self, request: Request) -> None:
+        self._query = request.query_params
+
+    def text(self, name: str, *, required: bool = False) -> str | None:
+        values = self._query.getlist(name)
+        if len(values) > 1:
+            raise BadRequest(f"{name} was given {len(values)} times; give it once")
+        if not values or values[0] == "":
+            if required:
+                raise BadRequest(f"{name} is required")
+            return None
+        return values[0]
+
+    def integer(
+        self, name: str, *, required: bool = False, minimum: int, maximum: int | None = None
+    ) -> int | None:
+        raw = self.text(name, required=required)
+        if raw is None:
+            return None
+        stripped = raw.strip()
+        if not (stripped.isascii() and stripped.lstrip("-").isdigit()) or len(stripped) > 12:
+            raise BadRequest(f"{name} must be an integer, not {raw[:40]!r}")
+        value = int(stripped)
+        if value < minimum or (maximum is not None and value > maximum):
+            bounds = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
+            raise BadRequest(f"{name} must be {bounds}, not {value}")
+        return value

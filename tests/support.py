@@ -1,0 +1,62 @@
+"""Shared test helpers: an in-process API over a real SQLite store in a temporary directory."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+from starlette.testclient import TestClient
+
+from eventtally.domain.model import PERMISSIONS, Workspace
+from eventtally.store.base import new_secret
+from eventtally.store.sqlite import SqliteStore
+from eventtally.web.app import create_app, now_us
+
+
+@dataclass
+class Api:
+    client: TestClient
+    store: SqliteStore
+    workspace: Workspace
+    key: str
+    app_ids: list[str] = field(default_factory=list)
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+    def track(self, body: Any) -> Any:
+        return self.client.post("/users/track", json=body, headers=self.auth)
+
+    def series(self, **params: Any) -> Any:
+        return self.client.get("/events/data_series", params=params, headers=self.auth)
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self.client.get(path, params=params, headers=self.auth)
+
+    def new_key(self, *permissions: str) -> str:
+        secret = new_secret()
+        self.store.add_key(self.workspace.id, "test", secret, frozenset(permissions), now_us())
+        return secret
+
+
+@contextmanager
+def running_api(
+    data_dir: Path, time_zone: str = "UTC", apps: int = 2, clock: Any = now_us
+) -> Iterator[Api]:
+    """A workspace with `apps` apps and an all-permission key, served in process."""
+    store = SqliteStore.open(data_dir)
+    try:
+        now = now_us()
+        workspace = store.create_workspace("test", time_zone, now)
+        app_ids = [store.create_app(workspace.id, f"app{i}", now).app_id for i in range(apps)]
+        secret = new_secret()
+        store.add_key(workspace.id, "all", secret, frozenset(PERMISSIONS), now)
+        with TestClient(create_app(store, clock=clock), raise_server_exceptions=False) as client:
+            yield Api(client, store, workspace, secret, app_ids)
+    finally:
+        store.close()
