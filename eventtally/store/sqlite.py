@@ -500,7 +500,7 @@ class _SqliteTx:
         column = _IDENTITY_COLUMN[identity.kind]
         row = self.conn.execute(
             f"SELECT id FROM users WHERE workspace_id = ? AND {column} = ? "
-            "ORDER BY updated_at DESC LIMIT 1",
+            "ORDER BY updated_at DESC, id DESC LIMIT 1",
             (self.workspace_id, identity.value),
         ).fetchone()
         if row is None:

@@ -1,0 +1,249 @@
+"""The in-memory reference store: plain Python, no aggregates, every count a scan of raw events.
+
+It is the yardstick the real stores are compared against in the store contract tests,
+and a store for experiments that need no files. Not for production: nothing persists.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import uuid
+from concurrent.futures import Future
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from eventtally.domain.model import (
+    ApiKey,
+    App,
+    EventInfo,
+    EventStatus,
+    EventUpdate,
+    SeriesQuery,
+    Workspace,
+)
+from eventtally.domain.track import (
+    EventItem,
+    Identity,
+    PurchaseItem,
+    TrackOutcome,
+    TrackRequest,
+)
+from eventtally.errors import ConflictError
+from eventtally.store.base import Store, hash_secret, new_braze_id
+from eventtally.store.ingest import apply_track
+
+
+@dataclass
+class _User:
+    workspace_id: int
+    braze_id: str
+    identities: dict[str, str]
+    attributes: dict[str, Any] = field(default_factory=dict)
+    updated_at: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Event:
+    workspace_id: int
+    name: str
+    user: int
+    app: int | None
+    time: int
+
+
+@dataclass
+class _State:
+    workspaces: list[Workspace] = field(default_factory=list)
+    apps: list[App] = field(default_factory=list)
+    keys: dict[str, ApiKey] = field(default_factory=dict)  # by secret hash
+    catalogue: dict[tuple[int, str], EventInfo] = field(default_factory=dict)
+    users: list[_User] = field(default_factory=list)
+    events: list[_Event] = field(default_factory=list)
+    purchases: list[tuple[int, int, PurchaseItem]] = field(default_factory=list)
+
+
+class MemoryStore(Store):
+    def __init__(self) -> None:
+        self._state = _State()
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return "MemoryStore()"
+
+    def create_workspace(self, name: str, time_zone: str, now: int) -> Workspace:
+        with self._lock:
+            if any(w.name == name for w in self._state.workspaces):
+                raise ConflictError(f"a workspace named {name!r} already exists")
+            workspace = Workspace(len(self._state.workspaces) + 1, name, time_zone)
+            self._state.workspaces.append(workspace)
+            return workspace
+
+    def list_workspaces(self) -> list[Workspace]:
+        return list(self._state.workspaces)
+
+    def update_workspace(self, name: str, time_zone: str) -> Workspace:
+        with self._lock:
+            for i, workspace in enumerate(self._state.workspaces):
+                if workspace.name == name:
+                    self._state.workspaces[i] = replace(workspace, time_zone=time_zone)
+                    return self._state.workspaces[i]
+        raise ConflictError(f"no workspace named {name!r}")
+
+    def create_app(self, workspace_id: int, name: str, now: int) -> App:
+        with self._lock:
+            app = App(len(self._state.apps) + 1, workspace_id, str(uuid.uuid4()), name)
+            self._state.apps.append(app)
+            return app
+
+    def list_apps(self, workspace_id: int) -> list[App]:
+        return [a for a in self._state.apps if a.workspace_id == workspace_id]
+
+    def add_key(
+        self,
+        workspace_id: int,
+        name: str,
+        secret: str,
+        permissions: frozenset[str],
+        now: int,
+    ) -> ApiKey:
+        with self._lock:
+            key = ApiKey(
+                len(self._state.keys) + 1, workspace_id, name, secret[:8], permissions, now
+            )
+            self._state.keys[hash_secret(secret)] = key
+            return key
+
+    def list_keys(self, workspace_id: int) -> list[ApiKey]:
+        return [k for k in self._state.keys.values() if k.workspace_id == workspace_id]
+
+    def revoke_key(self, workspace_id: int, key_id: int, now: int) -> ApiKey:
+        with self._lock:
+            for digest, key in self._state.keys.items():
+                if key.id == key_id and key.workspace_id == workspace_id:
+                    self._state.keys[digest] = replace(key, revoked=True)
+                    return self._state.keys[digest]
+        raise ConflictError(f"no key with id {key_id} in this workspace")
+
+    def authenticate(self, secret: str) -> tuple[Workspace, ApiKey] | None:
+        key = self._state.keys.get(hash_secret(secret))
+        if key is None or key.revoked:
+            return None
+        workspace = next(w for w in self._state.workspaces if w.id == key.workspace_id)
+        return workspace, key
+
+    def track(self, workspace_id: int, request: TrackRequest, now: int) -> Future[TrackOutcome]:
+        future: Future[TrackOutcome] = Future()
+        with self._lock:
+            # Apply to a copy and swap it in: a request is all or nothing, like a transaction.
+            state = copy.deepcopy(self._state)
+            try:
+                outcome = apply_track(_MemoryTx(state, workspace_id, now), request)
+            except Exception as exc:
+                future.set_exception(exc)
+                return future
+            self._state = state
+        future.set_result(outcome)
+        return future
+
+    def count_series(self, query: SeriesQuery) -> list[int]:
+        info = self._state.catalogue.get((query.workspace_id, query.event))
+        if info is None or info.status is EventStatus.BLOCKLISTED:
+            return [0] * len(query.buckets)
+        events = [
+            e
+            for e in self._state.events
+            if e.workspace_id == query.workspace_id
+            and e.name == query.event
+            and (query.app is None or e.app == query.app)
+        ]
+        return [sum(1 for e in events if start <= e.time < end) for start, end in query.buckets]
+
+    def _catalogue(self, workspace_id: int) -> list[EventInfo]:
+        return sorted(
+            (info for (ws, _), info in self._state.catalogue.items() if ws == workspace_id),
+            key=lambda info: info.name,
+        )
+
+    def event_names(self, workspace_id: int, offset: int, limit: int) -> list[str]:
+        names = [i.name for i in self._catalogue(workspace_id) if i.status is EventStatus.ACTIVE]
+        return names[offset : offset + limit]
+
+    def event_catalogue(self, workspace_id: int, offset: int, limit: int) -> list[EventInfo]:
+        return self._catalogue(workspace_id)[offset : offset + limit]
+
+    def update_event(self, workspace_id: int, name: str, update: EventUpdate) -> EventInfo:
+        with self._lock:
+            info = self._state.catalogue.get((workspace_id, name), EventInfo(name))
+            if update.description is not None:
+                info = replace(info, description=update.description)
+            if update.tags is not None:
+                info = replace(info, tags=update.tags)
+            if update.blocklisted is not None:
+                status = EventStatus.BLOCKLISTED if update.blocklisted else EventStatus.ACTIVE
+                info = replace(info, status=status)
+            if update.included_in_analytics_report is not None:
+                info = replace(
+                    info, included_in_analytics_report=update.included_in_analytics_report
+                )
+            self._state.catalogue[(workspace_id, name)] = info
+            return info
+
+
+class _MemoryTx:
+    def __init__(self, state: _State, workspace_id: int, now: int) -> None:
+        self.state = state
+        self.workspace_id = workspace_id
+        self.now = now
+
+    def find_user(self, identity: Identity) -> int | None:
+        matches = [
+            (user.updated_at, i)
+            for i, user in enumerate(self.state.users)
+            if user.workspace_id == self.workspace_id and self._has(user, identity)
+        ]
+        return max(matches)[1] if matches else None
+
+    @staticmethod
+    def _has(user: _User, identity: Identity) -> bool:
+        if identity.kind == "braze_id":
+            return user.braze_id == identity.value
+        if identity.kind in ("email", "phone"):
+            return user.attributes.get(identity.kind) == identity.value
+        return user.identities.get(identity.kind) == identity.value
+
+    def create_user(self, identity: Identity) -> int:
+        user = _User(self.workspace_id, new_braze_id(), {}, updated_at=self.now)
+        if identity.kind in ("email", "phone"):
+            user.attributes[identity.kind] = identity.value
+        else:
+            user.identities[identity.kind] = identity.value
+        self.state.users.append(user)
+        return len(self.state.users) - 1
+
+    def attributes(self, user: int) -> dict[str, Any]:
+        return dict(self.state.users[user].attributes)
+
+    def save_attributes(self, user: int, attributes: dict[str, Any]) -> None:
+        self.state.users[user].attributes = attributes
+        self.state.users[user].updated_at = self.now
+
+    def app_key(self, app_id: str) -> int | None:
+        return next(
+            (
+                a.id
+                for a in self.state.apps
+                if a.workspace_id == self.workspace_id and a.app_id == app_id
+            ),
+            None,
+        )
+
+    def event_type(self, name: str) -> tuple[int, bool]:
+        info = self.state.catalogue.setdefault((self.workspace_id, name), EventInfo(name))
+        return 0, info.status is EventStatus.BLOCKLISTED
+
+    def add_event(self, item: EventItem, event_type: int, user: int, app: int | None) -> None:
+        self.state.events.append(_Event(self.workspace_id, item.name, user, app, item.time))
+
+    def add_purchase(self, item: PurchaseItem, user: int, app: int | None) -> None:
+        self.state.purchases.append((self.workspace_id, user, item))
