@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
 from starlette.testclient import TestClient
 
 from eventtally.domain.model import PERMISSIONS, Workspace

@@ -14,7 +14,7 @@ import sqlite3
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,6 +31,7 @@ from eventtally.domain.model import (
     SeriesQuery,
     Workspace,
 )
+from eventtally.domain.ratelimit import Limit, RateBucket
 from eventtally.domain.track import (
     EventItem,
     Identity,
@@ -214,20 +215,40 @@ class SqliteStore(Store):
 
         return self._write(insert)
 
+    _WORKSPACE_COLUMNS = "id, name, time_zone, rate_limits"
+
     def list_workspaces(self) -> list[Workspace]:
         with self._reading() as conn:
-            rows = conn.execute("SELECT id, name, time_zone FROM workspaces ORDER BY id")
-            return [Workspace(*row) for row in rows]
+            rows = conn.execute(f"SELECT {self._WORKSPACE_COLUMNS} FROM workspaces ORDER BY id")
+            return [_workspace(row) for row in rows]
 
-    def update_workspace(self, name: str, time_zone: str) -> Workspace:
+    def update_workspace(
+        self,
+        name: str,
+        time_zone: str | None = None,
+        rate_limits: Mapping[RateBucket, Limit] | None = None,
+    ) -> Workspace:
         def update(conn: sqlite3.Connection) -> Workspace:
-            conn.execute("UPDATE workspaces SET time_zone = ? WHERE name = ?", (time_zone, name))
             row = conn.execute(
-                "SELECT id, name, time_zone FROM workspaces WHERE name = ?", (name,)
+                f"SELECT {self._WORKSPACE_COLUMNS} FROM workspaces WHERE name = ?", (name,)
             ).fetchone()
             if row is None:
                 raise ConflictError(f"no workspace named {name!r}")
-            return Workspace(*row)
+            current = _workspace(row)
+            limits = dict(current.rate_limits) | dict(rate_limits or {})
+            conn.execute(
+                "UPDATE workspaces SET time_zone = ?, rate_limits = ? WHERE id = ?",
+                (
+                    time_zone or current.time_zone,
+                    json.dumps({b.value: [lim.requests, lim.seconds] for b, lim in limits.items()}),
+                    current.id,
+                ),
+            )
+            return _workspace(
+                conn.execute(
+                    f"SELECT {self._WORKSPACE_COLUMNS} FROM workspaces WHERE id = ?", (current.id,)
+                ).fetchone()
+            )
 
         return self._write(update)
 
@@ -325,13 +346,13 @@ class SqliteStore(Store):
         with self._reading() as conn:
             row = conn.execute(
                 "SELECT k.id, k.workspace_id, k.name, k.prefix, k.permissions, k.created_at, "
-                "k.revoked_at, w.name, w.time_zone FROM api_keys k "
+                "k.revoked_at, w.name, w.time_zone, w.rate_limits FROM api_keys k "
                 "JOIN workspaces w ON w.id = k.workspace_id WHERE k.secret_hash = ?",
                 (hash_secret(secret),),
             ).fetchone()
         if row is None or row[6] is not None:
             return None
-        return Workspace(row[1], row[7], row[8]), self._key(row[:7])
+        return _workspace((row[1], *row[7:])), self._key(row[:7])
 
     # Ingest ------------------------------------------------------------------------------
     def track(self, workspace_id: int, request: TrackRequest, now: int) -> Future[TrackOutcome]:
@@ -432,6 +453,8 @@ class SqliteStore(Store):
                     f"UPDATE event_types SET {assignments} WHERE workspace_id = ? AND name = ?",
                     (*changes.values(), workspace_id, name),
                 )
+            # The writer's own change does not move data_version: forget the cached flag here.
+            self._caches.event_types.pop((workspace_id, name), None)
             row = conn.execute(
                 "SELECT name, description, tags, analytics_report, blocklisted FROM event_types "
                 "WHERE workspace_id = ? AND name = ?",
@@ -440,6 +463,15 @@ class SqliteStore(Store):
             return _event_info(row)
 
         return self._write(apply)
+
+
+def _workspace(row: tuple[Any, ...]) -> Workspace:
+    workspace_id, name, time_zone, limits = row
+    overrides = tuple(
+        (RateBucket(bucket), Limit(requests, seconds))
+        for bucket, (requests, seconds) in sorted(json.loads(limits).items())
+    )
+    return Workspace(workspace_id, name, time_zone, overrides)
 
 
 def _event_info(row: tuple[Any, ...]) -> EventInfo:

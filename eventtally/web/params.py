@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 from starlette.requests import Request
 
 from eventtally.errors import BadRequest
+
+_INTEGER = re.compile(r"-?[0-9]{1,12}")
 
 
 class Params:
@@ -27,10 +31,9 @@ class Params:
         raw = self.text(name, required=required)
         if raw is None:
             return None
-        stripped = raw.strip()
-        if not (stripped.isascii() and stripped.lstrip("-").isdigit()) or len(stripped) > 12:
+        if _INTEGER.fullmatch(raw) is None:
             raise BadRequest(f"{name} must be an integer, not {raw[:40]!r}")
-        value = int(stripped)
+        value = int(raw)
         if value < minimum or (maximum is not None and value > maximum):
             bounds = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
             raise BadRequest(f"{name} must be {bounds}, not {value}")

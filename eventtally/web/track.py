@@ -38,13 +38,23 @@ async def read_body(request: Request, limit: int) -> bytes:
 def decode_json(body: bytes) -> object:
     try:
         return _decode(body)
+    except UnicodeDecodeError:
+        # Braze drops invalid UTF-8 rather than refusing the body.
+        return decode_json(body.decode("utf-8", "ignore").encode())
+    except RecursionError:
+        raise BadRequest("the body is not valid JSON: it is nested too deeply") from None
     except msgspec.DecodeError as exc:
-        try:
-            body.decode("utf-8")
-        except UnicodeDecodeError:
-            # Braze drops invalid UTF-8 rather than refusing the body.
+        if not _is_utf8(body):
             return decode_json(body.decode("utf-8", "ignore").encode())
         raise BadRequest(f"the body is not valid JSON: {exc}") from None
+
+
+def _is_utf8(body: bytes) -> bool:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 async def users_track(request: Request) -> Response:
