@@ -5,6 +5,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from eventtally.domain.ratelimit import DEFAULT_LIMITS, Limit, RateBucket
+
 # Braze's permission names (contract 1.6), plus eventtally's own `workspace.get`.
 PERMISSIONS: tuple[str, ...] = (
     "users.track",
@@ -33,6 +35,11 @@ class Workspace:
     id: int
     name: str
     time_zone: str
+    # Overrides of Braze's default rate limits, as ((bucket, limit), ...).
+    rate_limits: tuple[tuple[RateBucket, Limit], ...] = ()
+
+    def limit(self, bucket: RateBucket) -> Limit:
+        return dict(self.rate_limits).get(bucket, DEFAULT_LIMITS[bucket])
 
 
 @dataclass(frozen=True, slots=True)

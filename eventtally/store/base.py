@@ -10,6 +10,7 @@ from __future__ import annotations
 import abc
 import hashlib
 import secrets
+from collections.abc import Mapping
 from concurrent.futures import Future
 
 from eventtally.domain.model import (
@@ -20,6 +21,7 @@ from eventtally.domain.model import (
     SeriesQuery,
     Workspace,
 )
+from eventtally.domain.ratelimit import Limit, RateBucket
 from eventtally.domain.track import TrackOutcome, TrackRequest
 
 SLOT_US = 15 * 60 * 1_000_000
@@ -54,7 +56,13 @@ class Store(abc.ABC):
     def list_workspaces(self) -> list[Workspace]: ...
 
     @abc.abstractmethod
-    def update_workspace(self, name: str, time_zone: str) -> Workspace: ...
+    def update_workspace(
+        self,
+        name: str,
+        time_zone: str | None = None,
+        rate_limits: Mapping[RateBucket, Limit] | None = None,
+    ) -> Workspace:
+        """Change the reporting zone and/or override rate limits (merged into earlier ones)."""
 
     @abc.abstractmethod
     def create_app(self, workspace_id: int, name: str, now: int) -> App: ...

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import threading
 import uuid
+from collections.abc import Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -22,6 +23,7 @@ from eventtally.domain.model import (
     SeriesQuery,
     Workspace,
 )
+from eventtally.domain.ratelimit import Limit, RateBucket
 from eventtally.domain.track import (
     EventItem,
     Identity,
@@ -82,11 +84,21 @@ class MemoryStore(Store):
     def list_workspaces(self) -> list[Workspace]:
         return list(self._state.workspaces)
 
-    def update_workspace(self, name: str, time_zone: str) -> Workspace:
+    def update_workspace(
+        self,
+        name: str,
+        time_zone: str | None = None,
+        rate_limits: Mapping[RateBucket, Limit] | None = None,
+    ) -> Workspace:
         with self._lock:
             for i, workspace in enumerate(self._state.workspaces):
                 if workspace.name == name:
-                    self._state.workspaces[i] = replace(workspace, time_zone=time_zone)
+                    limits = dict(workspace.rate_limits) | dict(rate_limits or {})
+                    self._state.workspaces[i] = replace(
+                        workspace,
+                        time_zone=time_zone or workspace.time_zone,
+                        rate_limits=tuple(sorted(limits.items())),
+                    )
                     return self._state.workspaces[i]
         raise ConflictError(f"no workspace named {name!r}")
 

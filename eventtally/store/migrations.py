@@ -92,6 +92,10 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (event_type, segment, app, slot)
     ) WITHOUT ROWID;
     """,
+    # Per-workspace rate-limit overrides: {"track": [requests, seconds], ...}.
+    """
+    ALTER TABLE workspaces ADD COLUMN rate_limits TEXT NOT NULL DEFAULT '{}'
+    """,
 )
 
 

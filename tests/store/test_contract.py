@@ -180,8 +180,7 @@ def test_sqlite_counts_equal_the_reference(
     """Aggregates (buckets on the 15-minute grid) and raw counts (off it) both match a scan."""
     points = sorted({(e // 900 * 900) if grid else e for e in edges})
     buckets = tuple(
-        (ORIGIN + a * 1_000_000, ORIGIN + b * 1_000_000)
-        for a, b in itertools.pairwise(points)
+        (ORIGIN + a * 1_000_000, ORIGIN + b * 1_000_000) for a, b in itertools.pairwise(points)
     )
     if grid:
         assert all(start % SLOT_US == 0 and end % SLOT_US == 0 for start, end in buckets)
