@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from eventtally.domain.instants import (
@@ -34,11 +34,23 @@ class Unit(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Bucket:
-    """One point of a series: instants in [start, end) microseconds, and its `time` label."""
+    """One point of a series: its `time` label and its instants, as [start, end) ranges of
+    microseconds. Almost always one range; a day that a zone's clock returns to after the
+    next day began (America/St_Johns 1987-2010 fell back from 00:01 to 23:01) has two."""
 
-    start: int
-    end: int
     label: str
+    ranges: tuple[tuple[int, int], ...]
+
+    @property
+    def start(self) -> int:
+        return self.ranges[0][0]
+
+    @property
+    def end(self) -> int:
+        return self.ranges[-1][1]
+
+    def contains(self, instant: int) -> bool:
+        return any(start <= instant < end for start, end in self.ranges)
 
 
 def _hour_bounds(zone: ZoneInfo, moment: datetime) -> tuple[datetime, datetime]:
@@ -56,24 +68,43 @@ def _hour_bounds(zone: ZoneInfo, moment: datetime) -> tuple[datetime, datetime]:
     return start, end
 
 
-def _day_bounds(zone: ZoneInfo, moment: datetime) -> tuple[datetime, datetime]:
-    day = moment.astimezone(zone).date()
-    return first_instant_of_date(zone, day), first_instant_of_date(zone, day + ONE_DAY)
+def _set_back_into(
+    zone: ZoneInfo, start: datetime, end: datetime
+) -> tuple[datetime, datetime] | None:
+    """The stretch of [start, end) whose local date is earlier than at `start`, if any.
+
+    That happens only when clocks go back across local midnight: the earlier date comes
+    back until the wall clock reaches midnight again. One transition a day at most.
+    """
+    before, after = offset_at(zone, start), offset_at(zone, end - ONE_US)
+    if after >= before:
+        return None
+    moment = first_second_where(lambda m: offset_at(zone, m) == after, start, end - ONE_US)
+    day = start.astimezone(zone).date()
+    if moment.astimezone(zone).date() >= day:
+        return None
+    midnight = datetime(day.year, day.month, day.day)  # noqa: DTZ001 - a wall-clock time
+    return moment, min((midnight - after).replace(tzinfo=UTC), end)
 
 
-def bucket_of(zone: ZoneInfo, unit: Unit, moment: datetime) -> tuple[datetime, datetime]:
-    """The [start, end) instants of the bucket that contains `moment`."""
-    if unit is Unit.HOUR:
-        return _hour_bounds(zone, moment)
-    return _day_bounds(zone, moment)
+def _day_ranges(
+    zone: ZoneInfo, start: datetime, end: datetime, after: datetime
+) -> list[tuple[datetime, datetime]]:
+    """The instants of the date that begins at `start`: [start, end) where the next date
+    begins at `end` and the one after at `after`, less what a set-back clock gives to the
+    date before, plus what the next date gives back to this one."""
+    ranges = [(start, end)]
+    lost = _set_back_into(zone, start, end)
+    if lost is not None:
+        ranges = [(start, lost[0]), (lost[1], end)]
+    if end < after and (gained := _set_back_into(zone, end, after)) is not None:
+        ranges.append(gained)
+    return [(a, b) for a, b in ranges if a < b]
 
 
-def label_of(zone: ZoneInfo, unit: Unit, start: datetime) -> str:
-    """A point's `time`: the local date, or the first instant with its numeric offset."""
-    local = start.astimezone(zone)
-    if unit is Unit.DAY:
-        return local.date().isoformat()
-    return local.isoformat()
+def _hour_label(zone: ZoneInfo, start: datetime) -> str:
+    """An hour point's `time`: its first instant in the zone, with its numeric offset."""
+    return start.astimezone(zone).isoformat()
 
 
 def series_buckets(zone: ZoneInfo, unit: Unit, ending_at: datetime, length: int) -> list[Bucket]:
@@ -85,11 +116,33 @@ def series_buckets(zone: ZoneInfo, unit: Unit, ending_at: datetime, length: int)
     if not MIN_LENGTH <= length <= MAX_LENGTH:
         raise ValueError(f"length must be between {MIN_LENGTH} and {MAX_LENGTH}")
     moment = ending_at - ONE_US
-    start, end = bucket_of(zone, unit, moment)
+    if unit is Unit.DAY:
+        return _day_series(zone, moment, length)
+    start, end = _hour_bounds(zone, moment)
     buckets = []
     for _ in range(length):
-        buckets.append(Bucket(to_us(start), to_us(end), label_of(zone, unit, start)))
+        buckets.append(Bucket(_hour_label(zone, start), ((to_us(start), to_us(end)),)))
         end = start
-        start, _ = bucket_of(zone, unit, start - ONE_US)
+        start, _ = _hour_bounds(zone, start - ONE_US)
+    buckets.reverse()
+    return buckets
+
+
+def _day_series(zone: ZoneInfo, moment: datetime, length: int) -> list[Bucket]:
+    firsts: dict[date, datetime] = {}
+
+    def first(day: date) -> datetime:
+        # Each date's first instant serves it and its two neighbours: compute it once.
+        if day not in firsts:
+            firsts[day] = first_instant_of_date(zone, day)
+        return firsts[day]
+
+    day = moment.astimezone(zone).date()
+    buckets = []
+    for _ in range(length):
+        start = first(day)
+        ranges = _day_ranges(zone, start, first(day + ONE_DAY), first(day + 2 * ONE_DAY))
+        buckets.append(Bucket(day.isoformat(), tuple((to_us(a), to_us(b)) for a, b in ranges)))
+        day = (start - ONE_US).astimezone(zone).date()
     buckets.reverse()
     return buckets

@@ -89,10 +89,10 @@ class EventUpdate:
 
 @dataclass(frozen=True, slots=True)
 class SeriesQuery:
-    """What to count: one event, optionally one app, over buckets of [start, end) microseconds."""
+    """What to count: one event, optionally one app, in each [start, end) range of microseconds."""
 
     workspace_id: int
     event: str
-    buckets: tuple[tuple[int, int], ...]
+    ranges: tuple[tuple[int, int], ...]
     app: int | None = None  # an App.id
     segment: int | None = None

@@ -161,7 +161,7 @@ class MemoryStore(Store):
     def count_series(self, query: SeriesQuery) -> list[int]:
         info = self._state.catalogue.get((query.workspace_id, query.event))
         if info is None or info.status is EventStatus.BLOCKLISTED:
-            return [0] * len(query.buckets)
+            return [0] * len(query.ranges)
         events = [
             e
             for e in self._state.events
@@ -169,7 +169,7 @@ class MemoryStore(Store):
             and e.name == query.event
             and (query.app is None or e.app == query.app)
         ]
-        return [sum(1 for e in events if start <= e.time < end) for start, end in query.buckets]
+        return [sum(1 for e in events if start <= e.time < end) for start, end in query.ranges]
 
     def _catalogue(self, workspace_id: int) -> list[EventInfo]:
         return sorted(

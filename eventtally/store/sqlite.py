@@ -366,7 +366,7 @@ class SqliteStore(Store):
 
     # Reads -------------------------------------------------------------------------------
     def count_series(self, query: SeriesQuery) -> list[int]:
-        counts = [0] * len(query.buckets)
+        counts = [0] * len(query.ranges)
         with self._reading() as conn:
             row = conn.execute(
                 "SELECT id, blocklisted FROM event_types WHERE workspace_id = ? AND name = ?",
@@ -377,7 +377,7 @@ class SqliteStore(Store):
             event_type = row[0]
             on_grid = [
                 (i, start // SLOT_US, end // SLOT_US)
-                for i, (start, end) in enumerate(query.buckets)
+                for i, (start, end) in enumerate(query.ranges)
                 if start % SLOT_US == 0 and end % SLOT_US == 0
             ]
             if on_grid:
@@ -396,7 +396,7 @@ class SqliteStore(Store):
                 )
                 for i, n in rows:
                     counts[i] = n
-            for i, (start, end) in enumerate(query.buckets):
+            for i, (start, end) in enumerate(query.ranges):
                 if start % SLOT_US or end % SLOT_US:
                     counts[i] = self._raw_count(conn, event_type, query.app, start, end)
         return counts

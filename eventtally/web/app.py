@@ -14,6 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from eventtally.domain.ratelimit import FixedWindowCounter
 from eventtally.errors import ApiError, StoreError
 from eventtally.settings import Settings
 from eventtally.store.base import Store
@@ -27,8 +28,10 @@ def now_us() -> int:
     return time.time_ns() // 1000
 
 
-class RequestId:
-    """Adds an `X-Request-Id` UUID to every response, as Braze's responses carry."""
+class ResponseHeaders:
+    """Adds an `X-Request-Id` UUID to every response, as Braze's responses carry, and the
+    headers a handler left in `request.state.response_headers` (rate limits), whichever
+    way the response was made: by the handler or by an exception handler."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -39,12 +42,17 @@ class RequestId:
             return
         request_id = str(uuid.uuid4()).encode()
 
-        async def send_with_id(message: Message) -> None:
+        async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id)]
+                extra = scope.get("state", {}).get("response_headers", {})
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id),
+                    *((k.lower().encode(), v.encode()) for k, v in extra.items()),
+                ]
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        await self.app(scope, receive, send_with_headers)
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
@@ -98,5 +106,6 @@ def create_app(
     app.state.store = store
     app.state.settings = settings or Settings()
     app.state.clock = clock
-    app.add_middleware(RequestId)
+    app.state.limiter = FixedWindowCounter()
+    app.add_middleware(ResponseHeaders)
     return app

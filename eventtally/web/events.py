@@ -12,6 +12,7 @@ from starlette.responses import Response
 from eventtally.domain.buckets import MAX_LENGTH, MIN_LENGTH, Unit, series_buckets
 from eventtally.domain.instants import from_us
 from eventtally.domain.model import SeriesQuery
+from eventtally.domain.ratelimit import RateBucket
 from eventtally.domain.timeparse import TimeParseError, parse_instant
 from eventtally.errors import BadRequest
 from eventtally.store.base import Store
@@ -24,7 +25,7 @@ CATALOGUE_PER_PAGE = 50
 
 
 async def data_series(request: Request) -> Response:
-    workspace, _ = authorize(request, "events.data_series")
+    workspace, _ = authorize(request, "events.data_series", RateBucket.DEFAULT)
     store: Store = request.app.state.store
     params = Params(request)
     event = params.text("event", required=True)
@@ -54,20 +55,14 @@ async def data_series(request: Request) -> Response:
     if segment_id is not None:
         raise BadRequest(f"segment_id {segment_id[:64]!r} is not a known segment")
     buckets = series_buckets(zone, Unit(unit_text), ending_at, length)
-    counts = store.count_series(
-        SeriesQuery(
-            workspace_id=workspace.id,
-            event=event,
-            buckets=tuple((b.start, b.end) for b in buckets),
-            app=app_key,
-        )
-    )
-    data = [{"time": b.label, "count": n} for b, n in zip(buckets, counts, strict=True)]
+    ranges = tuple(r for b in buckets for r in b.ranges)
+    counts = iter(store.count_series(SeriesQuery(workspace.id, event, ranges, app=app_key)))
+    data = [{"time": b.label, "count": sum(next(counts) for _ in b.ranges)} for b in buckets]
     return JSON({"message": "success", "data": data})
 
 
 async def events_list(request: Request) -> Response:
-    workspace, _ = authorize(request, "events.list")
+    workspace, _ = authorize(request, "events.list", RateBucket.CATALOGUE)
     store: Store = request.app.state.store
     page = Params(request).integer("page", minimum=0, maximum=10**9) or 0
     names = store.event_names(workspace.id, page * EVENT_NAMES_PER_PAGE, EVENT_NAMES_PER_PAGE)
@@ -91,7 +86,7 @@ def decode_cursor(cursor: str) -> int:
 
 
 async def events_catalogue(request: Request) -> Response:
-    workspace, _ = authorize(request, "events.get")
+    workspace, _ = authorize(request, "events.get", RateBucket.CATALOGUE)
     store: Store = request.app.state.store
     cursor = Params(request).text("cursor")
     skip = 0 if cursor is None else decode_cursor(cursor)

@@ -8,6 +8,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from eventtally.domain.ratelimit import RateBucket
 from eventtally.domain.track import ItemError, TrackOutcome, TrackRequest, parse_track
 from eventtally.errors import BadRequest, PayloadTooLarge, UnsupportedMedia
 from eventtally.settings import Settings
@@ -58,7 +59,7 @@ def _is_utf8(body: bytes) -> bool:
 
 
 async def users_track(request: Request) -> Response:
-    workspace, _ = authorize(request, "users.track")
+    workspace, _ = authorize(request, "users.track", RateBucket.TRACK)
     settings: Settings = request.app.state.settings
     store: Store = request.app.state.store
     content_type = request.headers.get("content-type", "application/json")
