@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from eventtally.domain.model import PERMISSIONS, EventUpdate, Workspace
 from eventtally.domain.names import name_problem, normalize_name
+from eventtally.domain.ratelimit import RateBucket, parse_limit
 from eventtally.errors import EventtallyError
 from eventtally.settings import Settings
 from eventtally.store.base import Store, new_secret
@@ -170,23 +171,39 @@ def cmd_keys_revoke(args: argparse.Namespace, store: Store) -> None:
     emit(args, {"id": key.id, "revoked": True}, f"key {key.id} revoked")
 
 
+def _workspace_record(workspace: Workspace) -> dict[str, Any]:
+    return {
+        "name": workspace.name,
+        "time_zone": workspace.time_zone,
+        "rate_limits": {b.value: str(workspace.limit(b)) for b in RateBucket},
+    }
+
+
+def _workspace_line(workspace: Workspace) -> str:
+    limits = ", ".join(f"{b.value} {workspace.limit(b)}" for b in RateBucket)
+    return f"{workspace.name}  {workspace.time_zone}  (rate limits: {limits})"
+
+
 def cmd_workspaces_list(args: argparse.Namespace, store: Store) -> None:
     workspaces = store.list_workspaces()
     emit(
         args,
-        [{"name": w.name, "time_zone": w.time_zone} for w in workspaces],
-        "\n".join(f"{w.name}  {w.time_zone}" for w in workspaces) or "no workspaces",
+        [_workspace_record(w) for w in workspaces],
+        "\n".join(_workspace_line(w) for w in workspaces) or "no workspaces",
     )
 
 
 def cmd_workspaces_update(args: argparse.Namespace, store: Store) -> None:
     find_workspace(store, args.name)
-    workspace = store.update_workspace(args.name, check_zone(args.time_zone))
-    emit(
-        args,
-        {"name": workspace.name, "time_zone": workspace.time_zone},
-        f"{workspace.name}: reporting zone is now {workspace.time_zone}",
-    )
+    if args.time_zone is None and not args.rate_limit:
+        raise CliError("give --time-zone and/or --rate-limit")
+    try:
+        limits = dict(parse_limit(text) for text in args.rate_limit or [])
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    zone = None if args.time_zone is None else check_zone(args.time_zone)
+    workspace = store.update_workspace(args.name, zone, limits)
+    emit(args, _workspace_record(workspace), _workspace_line(workspace))
 
 
 def cmd_events_update(args: argparse.Namespace, store: Store) -> None:
@@ -305,9 +322,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     spaces_cmds = spaces.add_subparsers(dest="subcommand", required=True, metavar="SUBCOMMAND")
     add(spaces_cmds, "list", cmd_workspaces_list, "List workspaces.", _json)
-    update = add(spaces_cmds, "update", cmd_workspaces_update, "Change a reporting zone.", _json)
+    update = add(
+        spaces_cmds,
+        "update",
+        cmd_workspaces_update,
+        "Change a workspace's reporting zone or rate limits.",
+        _json,
+    )
     update.add_argument("name", help="workspace name")
-    update.add_argument("--time-zone", required=True, help="new IANA reporting zone")
+    update.add_argument("--time-zone", help="new IANA reporting zone")
+    update.add_argument(
+        "--rate-limit",
+        action="append",
+        metavar="BUCKET=N/SECONDS",
+        help="override a rate limit, repeatable: default=250000/3600, catalogue=1000/3600, "
+        "track=3000/3 are Braze's",
+    )
 
     events = commands.add_parser(
         "events", help="Curate the event catalogue.", description="Curate the event catalogue."

@@ -286,14 +286,47 @@ def test_keys_of_one_workspace_cannot_be_revoked_from_another(
 def test_workspaces_list_and_update(cli: Cli, initialised: dict[str, str]) -> None:
     cli("init", "--json", "--workspace", "eu", "--time-zone", "Europe/Paris").json()
     assert cli("workspaces", "list", "--json").json() == [
-        {"name": "default", "time_zone": "UTC"},
-        {"name": "eu", "time_zone": "Europe/Paris"},
+        {"name": "default", "time_zone": "UTC", "rate_limits": BRAZE_LIMITS},
+        {"name": "eu", "time_zone": "Europe/Paris", "rate_limits": BRAZE_LIMITS},
     ]
     updated = cli("workspaces", "update", "default", "--time-zone", "Asia/Tokyo", "--json").json()
-    assert updated == {"name": "default", "time_zone": "Asia/Tokyo"}
+    assert updated == {"name": "default", "time_zone": "Asia/Tokyo", "rate_limits": BRAZE_LIMITS}
     text = cli("workspaces", "list")
     assert text.code == 0
-    assert text.out.splitlines() == ["default  Asia/Tokyo", "eu  Europe/Paris"]
+    limits = "(rate limits: default 250000/3600s, catalogue 1000/3600s, track 3000/3s)"
+    assert text.out.splitlines() == [
+        f"default  Asia/Tokyo  {limits}",
+        f"eu  Europe/Paris  {limits}",
+    ]
+
+
+BRAZE_LIMITS = {"default": "250000/3600s", "catalogue": "1000/3600s", "track": "3000/3s"}
+
+
+def test_workspaces_update_rate_limits(cli: Cli, initialised: dict[str, str]) -> None:
+    updated = cli(
+        "workspaces", "update", "default", "--rate-limit", "track=100000/3",
+        "--rate-limit", "catalogue=5/60", "--json",
+    ).json()  # fmt: skip
+    assert updated["rate_limits"] == {
+        "default": "250000/3600s",
+        "catalogue": "5/60s",
+        "track": "100000/3s",
+    }
+    assert updated["time_zone"] == "UTC"
+    # Later overrides merge into earlier ones.
+    again = cli("workspaces", "update", "default", "--rate-limit", "default=10/1", "--json").json()
+    assert again["rate_limits"]["catalogue"] == "5/60s"
+    assert again["rate_limits"]["default"] == "10/1s"
+
+
+@pytest.mark.parametrize(
+    "limit", ["weekly=1/1", "track=abc", "track=0/3", "track=5/0", "track=5", "track=-1/3"]
+)
+def test_workspaces_update_with_bad_rate_limit_fails(
+    cli: Cli, initialised: dict[str, str], limit: str
+) -> None:
+    cli.fails("workspaces", "update", "default", "--rate-limit", limit)
 
 
 @pytest.mark.parametrize("zone", ["Nowhere/City", "", "+05:00"])
@@ -301,7 +334,7 @@ def test_workspaces_update_with_bad_zone_fails(
     cli: Cli, initialised: dict[str, str], zone: str
 ) -> None:
     cli.fails("workspaces", "update", "default", "--time-zone", zone)
-    assert cli("workspaces", "list", "--json").json() == [{"name": "default", "time_zone": "UTC"}]
+    assert [w["time_zone"] for w in cli("workspaces", "list", "--json").json()] == ["UTC"]
 
 
 def test_workspaces_update_of_unknown_workspace_fails(
