@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from eventtally.domain.model import PERMISSIONS, EventUpdate, Workspace
+from eventtally.domain.model import PERMISSIONS, EventUpdate, Workspace, parse_network
 from eventtally.domain.names import name_problem, normalize_name
 from eventtally.domain.ratelimit import RateBucket, parse_limit
 from eventtally.errors import EventtallyError
@@ -135,11 +135,20 @@ def cmd_keys_create(args: argparse.Namespace, store: Store) -> None:
     unknown = sorted(permissions - set(PERMISSIONS))
     if unknown:
         raise CliError(f"unknown permission {unknown[0]!r} (known: {', '.join(PERMISSIONS)})")
+    try:
+        networks = tuple(parse_network(text) for text in args.allow_ip or [])
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
     secret = new_secret()
-    key = store.add_key(workspace.id, args.name, secret, frozenset(permissions), now_us())
+    key = store.add_key(workspace.id, args.name, secret, frozenset(permissions), now_us(), networks)
     emit(
         args,
-        {"id": key.id, "api_key": secret, "permissions": sorted(permissions)},
+        {
+            "id": key.id,
+            "api_key": secret,
+            "permissions": sorted(permissions),
+            "allowed_networks": list(networks),
+        },
         f"key {key.id}: {secret}\nThe key is shown only now; keep it somewhere safe.",
     )
 
@@ -153,6 +162,7 @@ def cmd_keys_list(args: argparse.Namespace, store: Store) -> None:
             "name": k.name,
             "prefix": k.prefix,
             "permissions": sorted(k.permissions),
+            "allowed_networks": list(k.allowed_networks),
             "revoked": k.revoked,
         }
         for k in keys
@@ -160,6 +170,7 @@ def cmd_keys_list(args: argparse.Namespace, store: Store) -> None:
     text = "\n".join(
         f"{k.id:>4}  {k.prefix}…  {k.name}{'  (revoked)' if k.revoked else ''}  "
         f"{','.join(sorted(k.permissions))}"
+        + (f"  from {','.join(k.allowed_networks)}" if k.allowed_networks else "")
         for k in keys
     )
     emit(args, rows, text or "no keys")
@@ -313,6 +324,12 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"a Braze permission name, repeatable ({', '.join(PERMISSIONS)})",
     )
     create.add_argument("--all-permissions", action="store_true", help="every permission")
+    create.add_argument(
+        "--allow-ip",
+        action="append",
+        metavar="CIDR",
+        help="only accept the key from this address or network (repeatable; default: anywhere)",
+    )
     add(keys_cmds, "list", cmd_keys_list, "List keys (prefixes only).", _workspace, _json)
     revoke = add(keys_cmds, "revoke", cmd_keys_revoke, "Revoke a key.", _workspace, _json)
     revoke.add_argument("key_id", type=int, help="the key's id, from keys list")

@@ -36,6 +36,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Largest request body accepted; larger ones get 413 (Braze's 4 MB limit).",
     ),
     Setting(
+        "trusted_proxies",
+        "",
+        "Comma-separated addresses or CIDR networks of reverse proxies whose "
+        "`X-Forwarded-For` is believed when checking a key's IP allowlist.",
+    ),
+    Setting(
         "legacy_api_key",
         False,
         "Also accept the deprecated `api_key` query parameter (contract 8.17).",
@@ -49,6 +55,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     max_body_bytes: int = 4 * 1024 * 1024
+    trusted_proxies: str = ""
     legacy_api_key: bool = False
 
     @classmethod

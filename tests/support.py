@@ -11,6 +11,7 @@ from typing import Any
 from starlette.testclient import TestClient
 
 from eventtally.domain.model import PERMISSIONS, Workspace
+from eventtally.settings import Settings
 from eventtally.store.base import new_secret
 from eventtally.store.sqlite import SqliteStore
 from eventtally.web.app import create_app, now_us
@@ -37,15 +38,22 @@ class Api:
     def get(self, path: str, **params: Any) -> Any:
         return self.client.get(path, params=params, headers=self.auth)
 
-    def new_key(self, *permissions: str) -> str:
+    def new_key(self, *permissions: str, networks: tuple[str, ...] = ()) -> str:
         secret = new_secret()
-        self.store.add_key(self.workspace.id, "test", secret, frozenset(permissions), now_us())
+        self.store.add_key(
+            self.workspace.id, "test", secret, frozenset(permissions), now_us(), networks
+        )
         return secret
 
 
 @contextmanager
 def running_api(
-    data_dir: Path, time_zone: str = "UTC", apps: int = 2, clock: Any = now_us
+    data_dir: Path,
+    time_zone: str = "UTC",
+    apps: int = 2,
+    clock: Any = now_us,
+    settings: Settings | None = None,
+    peer: str = "testclient",
 ) -> Iterator[Api]:
     """A workspace with `apps` apps and an all-permission key, served in process."""
     store = SqliteStore.open(data_dir)
@@ -55,7 +63,8 @@ def running_api(
         app_ids = [store.create_app(workspace.id, f"app{i}", now).app_id for i in range(apps)]
         secret = new_secret()
         store.add_key(workspace.id, "all", secret, frozenset(PERMISSIONS), now)
-        with TestClient(create_app(store, clock=clock), raise_server_exceptions=False) as client:
+        app = create_app(store, settings, clock=clock)
+        with TestClient(app, raise_server_exceptions=False, client=(peer, 50000)) as client:
             yield Api(client, store, workspace, secret, app_ids)
     finally:
         store.close()

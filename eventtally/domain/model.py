@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import ipaddress
 from dataclasses import dataclass
 
 from eventtally.domain.ratelimit import DEFAULT_LIMITS, Limit, RateBucket
@@ -61,9 +62,31 @@ class ApiKey:
     permissions: frozenset[str]
     created_at: int  # microseconds since the epoch
     revoked: bool = False
+    # Networks (CIDR) requests may come from; empty means anywhere. Fixed at creation.
+    allowed_networks: tuple[str, ...] = ()
 
     def allows(self, permission: str) -> bool:
         return not self.revoked and permission in self.permissions
+
+    def admits(self, address: str | None) -> bool:
+        """Whether a request from `address` may use this key (its IP allowlist)."""
+        if not self.allowed_networks:
+            return True
+        if address is None:
+            return False
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in ipaddress.ip_network(net) for net in self.allowed_networks)
+
+
+def parse_network(text: str) -> str:
+    """A CIDR network or single address in canonical form; ValueError says what is wrong."""
+    try:
+        return str(ipaddress.ip_network(text.strip(), strict=False))
+    except ValueError:
+        raise ValueError(f"{text!r} is not an IP address or CIDR network") from None
 
 
 @dataclass(frozen=True, slots=True)

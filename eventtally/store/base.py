@@ -78,6 +78,7 @@ class Store(abc.ABC):
         secret: str,
         permissions: frozenset[str],
         now: int,
+        allowed_networks: tuple[str, ...] = (),
     ) -> ApiKey:
         """Store a key by its hash; the secret itself is not kept."""
 

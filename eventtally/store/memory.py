@@ -118,10 +118,17 @@ class MemoryStore(Store):
         secret: str,
         permissions: frozenset[str],
         now: int,
+        allowed_networks: tuple[str, ...] = (),
     ) -> ApiKey:
         with self._lock:
             key = ApiKey(
-                len(self._state.keys) + 1, workspace_id, name, secret[:8], permissions, now
+                len(self._state.keys) + 1,
+                workspace_id,
+                name,
+                secret[:8],
+                permissions,
+                now,
+                allowed_networks=allowed_networks,
             )
             self._state.keys[hash_secret(secret)] = key
             return key

@@ -96,6 +96,10 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE workspaces ADD COLUMN rate_limits TEXT NOT NULL DEFAULT '{}'
     """,
+    # A key's IP allowlist: ["10.0.0.0/8", ...]; empty admits every address.
+    """
+    ALTER TABLE api_keys ADD COLUMN allowed_networks TEXT NOT NULL DEFAULT '[]'
+    """,
 )
 
 

@@ -281,13 +281,14 @@ class SqliteStore(Store):
         secret: str,
         permissions: frozenset[str],
         now: int,
+        allowed_networks: tuple[str, ...] = (),
     ) -> ApiKey:
         prefix = secret[:8]
 
         def insert(conn: sqlite3.Connection) -> ApiKey:
             cur = conn.execute(
                 "INSERT INTO api_keys (workspace_id, name, prefix, secret_hash, permissions, "
-                "created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                "created_at, allowed_networks) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     workspace_id,
                     name,
@@ -295,18 +296,29 @@ class SqliteStore(Store):
                     hash_secret(secret),
                     json.dumps(sorted(permissions)),
                     now,
+                    json.dumps(list(allowed_networks)),
                 ),
             )
             assert cur.lastrowid is not None
-            return ApiKey(cur.lastrowid, workspace_id, name, prefix, permissions, now)
+            return ApiKey(
+                cur.lastrowid,
+                workspace_id,
+                name,
+                prefix,
+                permissions,
+                now,
+                allowed_networks=allowed_networks,
+            )
 
         return self._write(insert)
 
-    _KEY_COLUMNS = "id, workspace_id, name, prefix, permissions, created_at, revoked_at"
+    _KEY_COLUMNS = (
+        "id, workspace_id, name, prefix, permissions, created_at, revoked_at, allowed_networks"
+    )
 
     @staticmethod
     def _key(row: tuple[Any, ...]) -> ApiKey:
-        key_id, workspace_id, name, prefix, permissions, created_at, revoked_at = row
+        key_id, workspace_id, name, prefix, permissions, created_at, revoked_at, networks = row
         return ApiKey(
             key_id,
             workspace_id,
@@ -315,6 +327,7 @@ class SqliteStore(Store):
             frozenset(json.loads(permissions)),
             created_at,
             revoked_at is not None,
+            tuple(json.loads(networks)),
         )
 
     def list_keys(self, workspace_id: int) -> list[ApiKey]:
@@ -346,13 +359,14 @@ class SqliteStore(Store):
         with self._reading() as conn:
             row = conn.execute(
                 "SELECT k.id, k.workspace_id, k.name, k.prefix, k.permissions, k.created_at, "
-                "k.revoked_at, w.name, w.time_zone, w.rate_limits FROM api_keys k "
-                "JOIN workspaces w ON w.id = k.workspace_id WHERE k.secret_hash = ?",
+                "k.revoked_at, k.allowed_networks, w.name, w.time_zone, w.rate_limits "
+                "FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id "
+                "WHERE k.secret_hash = ?",
                 (hash_secret(secret),),
             ).fetchone()
         if row is None or row[6] is not None:
             return None
-        return _workspace((row[1], *row[7:])), self._key(row[:7])
+        return _workspace((row[1], *row[8:])), self._key(row[:8])
 
     # Ingest ------------------------------------------------------------------------------
     def track(self, workspace_id: int, request: TrackRequest, now: int) -> Future[TrackOutcome]:

@@ -19,6 +19,7 @@ from eventtally.errors import ApiError, StoreError
 from eventtally.settings import Settings
 from eventtally.store.base import Store
 from eventtally.web import events, track
+from eventtally.web.auth import parse_proxies
 from eventtally.web.responses import error_response
 
 log = logging.getLogger("eventtally.web")
@@ -104,7 +105,8 @@ def create_app(
         },
     )
     app.state.store = store
-    app.state.settings = settings or Settings()
+    app.state.settings = settings = settings or Settings()
+    app.state.trusted_proxies = parse_proxies(settings.trusted_proxies)
     app.state.clock = clock
     app.state.limiter = FixedWindowCounter()
     app.add_middleware(ResponseHeaders)

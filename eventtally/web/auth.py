@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from starlette.requests import Request
 
 from eventtally.domain.model import ApiKey, Workspace
 from eventtally.domain.ratelimit import EMPTY_HEADERS, FixedWindowCounter, RateBucket
-from eventtally.errors import Forbidden, TooManyRequests, Unauthorized
+from eventtally.errors import EventtallyError, Forbidden, TooManyRequests, Unauthorized
 from eventtally.settings import Settings
 from eventtally.store.base import Store
 
@@ -36,7 +38,51 @@ def authorize(request: Request, permission: str, bucket: RateBucket) -> tuple[Wo
         raise TooManyRequests("Rate limit exceeded")
     if not key.allows(permission):
         raise Forbidden(f"this API key lacks the '{permission}' permission")
+    address = client_address(request)
+    if not key.admits(address):
+        raise Forbidden(f"this API key may not be used from {address or 'an unknown address'}")
     return workspace, key
+
+
+Networks = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+
+
+def parse_proxies(text: str) -> Networks:
+    try:
+        return tuple(
+            ipaddress.ip_network(part.strip(), strict=False)
+            for part in text.split(",")
+            if part.strip()
+        )
+    except ValueError as exc:
+        raise EventtallyError(f"EVENTTALLY_TRUSTED_PROXIES: {exc}") from None
+
+
+def _within(address: str, networks: Networks) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
+
+
+def client_address(request: Request) -> str | None:
+    """The caller's address: the peer, or, when the peer is a trusted proxy, the nearest
+    address in `X-Forwarded-For` that is not one (a client could forge the rest)."""
+    peer = request.client.host if request.client else None
+    proxies: Networks = request.app.state.trusted_proxies
+    if peer is None or not _within(peer, proxies):
+        return peer
+    forwarded = [
+        hop.strip()
+        for header in request.headers.getlist("x-forwarded-for")
+        for hop in header.split(",")
+        if hop.strip()
+    ]
+    for hop in reversed(forwarded):
+        if not _within(hop, proxies):
+            return hop
+    return forwarded[0] if forwarded else peer
 
 
 def _secret(request: Request) -> str | None:
