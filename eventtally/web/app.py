@@ -18,7 +18,7 @@ from eventtally.domain.ratelimit import FixedWindowCounter
 from eventtally.errors import ApiError, StoreError
 from eventtally.settings import Settings
 from eventtally.store.base import Store
-from eventtally.web import events, track
+from eventtally.web import events, openapi, track
 from eventtally.web.auth import parse_proxies
 from eventtally.web.responses import error_response
 
@@ -96,6 +96,7 @@ def create_app(
             Route("/events/list", events.events_list, methods=["GET"]),
             Route("/events", events.events_catalogue, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
+            Route("/openapi.json", openapi.openapi_json, methods=["GET"]),
         ],
         exception_handlers={
             ApiError: _api_error,
