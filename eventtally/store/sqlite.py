@@ -9,6 +9,7 @@ acknowledged event is in the very next query.
 from __future__ import annotations
 
 import json
+import os
 import queue
 import sqlite3
 import threading
@@ -42,7 +43,7 @@ from eventtally.domain.track import (
 from eventtally.errors import ConflictError, StoreError, StoreFull
 from eventtally.store.base import SLOT_US, Store, hash_secret, new_braze_id
 from eventtally.store.ingest import apply_track
-from eventtally.store.migrations import migrate
+from eventtally.store.migrations import MIGRATIONS, migrate
 
 T = TypeVar("T")
 DB_FILE = "eventtally.db"
@@ -92,11 +93,24 @@ class SqliteStore(Store):
         self.path = data_dir / DB_FILE
         self._local = threading.local()
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._writer_conn = connect(self.path)
-        migrate(self._writer_conn)
         self._caches = _WriterCaches()
         self._thread = threading.Thread(target=self._run, name="eventtally-writer", daemon=True)
+        # A data directory on a read-only volume still serves reads; writes get 503.
+        self.read_only = self.path.exists() and not os.access(data_dir, os.W_OK)
+        if self.read_only:
+            self._check_schema()
+            return
+        self._writer_conn = connect(self.path)
+        migrate(self._writer_conn)
         self._thread.start()
+
+    def _check_schema(self) -> None:
+        version: int = self._reader().execute("PRAGMA user_version").fetchone()[0]
+        if version != len(MIGRATIONS):
+            raise StoreError(
+                f"the data directory is read-only and its store (schema {version}) needs "
+                f"an upgrade to schema {len(MIGRATIONS)}; make it writable once"
+            )
 
     @classmethod
     def open(cls, data_dir: Path) -> SqliteStore:
@@ -167,6 +181,11 @@ class SqliteStore(Store):
                 )
 
     def _submit(self, fn: Callable[[sqlite3.Connection], T]) -> Future[T]:
+        if self.read_only:
+            raise StoreFull(
+                "the data directory is read-only; writes resume once it is writable and the "
+                "server restarts"
+            )
         if not self._thread.is_alive():
             raise StoreError("the store is closed")
         job = _Job(fn)
@@ -189,7 +208,13 @@ class SqliteStore(Store):
     def _reader(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = connect(self.path)
+            if self.read_only:
+                # WAL needs its shared-memory file, which a read-only volume cannot hold;
+                # `immutable` reads the file as it is, which is all a read-only volume can be.
+                uri = f"{self.path.as_uri()}?mode=ro&immutable=1"
+                conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+            else:
+                conn = connect(self.path)
             self._local.conn = conn
         return conn
 

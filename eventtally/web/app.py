@@ -15,7 +15,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from eventtally.domain.ratelimit import FixedWindowCounter
-from eventtally.errors import ApiError, StoreError
+from eventtally.errors import ApiError, StoreError, StoreFull
 from eventtally.settings import Settings
 from eventtally.store.base import Store
 from eventtally.web import events, openapi, track
@@ -73,6 +73,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 async def _store_error(request: Request, exc: Exception) -> Response:
     log.error("store failure on %s %s: %s", request.method, request.url.path, exc)
+    if isinstance(exc, StoreFull):  # the operator's to fix; say what it is
+        return error_response(503, exc.message)
     return error_response(503, "the store is unavailable now; retry later")
 
 
