@@ -14,6 +14,7 @@ from granian.constants import Interfaces
 from granian.log import LogLevels
 from granian.server.embed import Server
 
+from eventtally import logs
 from eventtally.settings import Settings
 from eventtally.store.base import Store
 from eventtally.web.app import create_app
@@ -21,6 +22,7 @@ from eventtally.web.app import create_app
 
 def run(store: Store, settings: Settings, on_ready: Callable[[], None] | None = None) -> None:
     """Serve until SIGTERM or SIGINT, then close the store."""
+    logs.configure()
     app = create_app(store, settings)
     server = Server(
         app,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import abc
 import hashlib
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 
 from eventtally.domain.model import (
@@ -47,6 +47,10 @@ def new_braze_id() -> str:
 
 class Store(abc.ABC):
     """One eventtally store: workspaces, apps, keys, profiles, events and their counts."""
+
+    # Called with the seconds each durable commit took (for metrics); stores that do not
+    # commit never call it.
+    commit_observer: Callable[[float], None] | None = None
 
     # Workspaces, apps and keys -------------------------------------------------------
     @abc.abstractmethod

@@ -13,6 +13,7 @@ import os
 import queue
 import sqlite3
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
@@ -150,6 +151,7 @@ class SqliteStore(Store):
 
     def _commit_group(self, conn: sqlite3.Connection, jobs: list[_Job]) -> None:
         results: list[tuple[_Job, Any, BaseException | None]] = []
+        started = time.perf_counter()
         try:
             conn.execute("BEGIN IMMEDIATE")
             self._caches.check(conn)
@@ -164,6 +166,8 @@ class SqliteStore(Store):
                     results.append((job, value, None))
                 conn.execute("RELEASE job")
             conn.execute("COMMIT")
+            if self.commit_observer is not None:
+                self.commit_observer(time.perf_counter() - started)
         except sqlite3.Error as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")

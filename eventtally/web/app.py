@@ -10,12 +10,13 @@ from collections.abc import Callable
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from eventtally.domain.ratelimit import FixedWindowCounter
 from eventtally.errors import ApiError, StoreError, StoreFull
+from eventtally.metrics import Metrics
 from eventtally.settings import Settings
 from eventtally.store.base import Store
 from eventtally.web import events, openapi, track
@@ -23,37 +24,75 @@ from eventtally.web.auth import parse_proxies
 from eventtally.web.responses import error_response
 
 log = logging.getLogger("eventtally.web")
+access = logging.getLogger("eventtally.access")
 
 
 def now_us() -> int:
     return time.time_ns() // 1000
 
 
-class ResponseHeaders:
-    """Adds an `X-Request-Id` UUID to every response, as Braze's responses carry, and the
-    headers a handler left in `request.state.response_headers` (rate limits), whichever
-    way the response was made: by the handler or by an exception handler."""
+KNOWN_PATHS = frozenset(
+    {
+        "/users/track",
+        "/events/data_series",
+        "/events/list",
+        "/events",
+        "/healthz",
+        "/metrics",
+        "/openapi.json",
+    }
+)
 
-    def __init__(self, app: ASGIApp) -> None:
+
+class Observe:
+    """Around every request: an `X-Request-Id` UUID on the response (Braze sends one), the
+    headers a handler left in `request.state.response_headers` (rate limits) however the
+    response was made, the request counted in the metrics, and one access-log line (path
+    only: a query string could hold a legacy `api_key`)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = str(uuid.uuid4()).encode()
+        started = time.perf_counter()
+        request_id = str(uuid.uuid4())
+        status = 500
 
         async def send_with_headers(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
+                status = message["status"]
                 extra = scope.get("state", {}).get("response_headers", {})
                 message["headers"] = [
                     *message.get("headers", []),
-                    (b"x-request-id", request_id),
+                    (b"x-request-id", request_id.encode()),
                     *((k.lower().encode(), v.encode()) for k, v in extra.items()),
                 ]
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            path = scope["path"] if scope["path"] in KNOWN_PATHS else "other"
+            self.metrics.requests.inc(endpoint=path, method=scope["method"], status=str(status))
+            client = scope.get("client")
+            access.info(
+                "request",
+                extra={
+                    "fields": {
+                        "request_id": request_id,
+                        "method": scope["method"],
+                        "path": scope["path"][:200],
+                        "status": status,
+                        "ms": round((time.perf_counter() - started) * 1000, 2),
+                        "client": client[0] if client else None,
+                    }
+                },
+            )
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
@@ -87,6 +126,11 @@ async def healthz(request: Request) -> Response:
     return error_response(200, "ok")
 
 
+async def metrics_text(request: Request) -> Response:
+    metrics: Metrics = request.app.state.metrics
+    return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
+
+
 def create_app(
     store: Store, settings: Settings | None = None, clock: Callable[[], int] = now_us
 ) -> Starlette:
@@ -98,6 +142,7 @@ def create_app(
             Route("/events/list", events.events_list, methods=["GET"]),
             Route("/events", events.events_catalogue, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
+            Route("/metrics", metrics_text, methods=["GET"]),
             Route("/openapi.json", openapi.openapi_json, methods=["GET"]),
         ],
         exception_handlers={
@@ -112,5 +157,7 @@ def create_app(
     app.state.trusted_proxies = parse_proxies(settings.trusted_proxies)
     app.state.clock = clock
     app.state.limiter = FixedWindowCounter()
-    app.add_middleware(ResponseHeaders)
+    app.state.metrics = metrics = Metrics()
+    store.commit_observer = metrics.commit_seconds.observe
+    app.add_middleware(Observe, metrics=metrics)
     return app

@@ -35,6 +35,7 @@ def authorize(request: Request, permission: str, bucket: RateBucket) -> tuple[Wo
     request.state.response_headers = headers
     if not decision.allowed:
         headers["Retry-After"] = str(decision.retry_after(now))
+        request.app.state.metrics.rate_limited.inc(bucket=bucket.value)
         raise TooManyRequests("Rate limit exceeded")
     if not key.allows(permission):
         raise Forbidden(f"this API key lacks the '{permission}' permission")

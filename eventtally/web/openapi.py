@@ -49,7 +49,8 @@ def _errors(*statuses: int) -> dict[str, Any]:
     }
     found: dict[str, Any] = {}
     for status in statuses:
-        headers = _rate_headers(required=status != 401)
+        # 401 carries the headers empty; 413 is refused before the key is looked at.
+        headers = _rate_headers(required=status not in (401, 413))
         if status == 429:
             headers["Retry-After"] = {"schema": {"type": "string"}, "required": True}
         found[str(status)] = _json(_ref("Error"), descriptions[status], headers)

@@ -59,16 +59,20 @@ def _is_utf8(body: bytes) -> bool:
 
 
 async def users_track(request: Request) -> Response:
-    workspace, _ = authorize(request, "users.track", RateBucket.TRACK)
     settings: Settings = request.app.state.settings
-    store: Store = request.app.state.store
+    # Read the body before any refusal: answering a keep-alive connection while its body
+    # is still unread would leave that body to be parsed as the next request.
+    raw = await read_body(request, settings.max_body_bytes)
+    workspace, _ = authorize(request, "users.track", RateBucket.TRACK)
     content_type = request.headers.get("content-type", "application/json")
     if content_type.split(";")[0].strip().lower() not in ("application/json", ""):
         raise UnsupportedMedia("Content-Type must be application/json")
-    body = decode_json(await read_body(request, settings.max_body_bytes))
+    body = decode_json(raw)
     now = request.app.state.clock()
     parsed = parse_track(body, now)
+    store: Store = request.app.state.store
     outcome = await asyncio.wrap_future(store.track(workspace.id, parsed, now))
+    request.app.state.metrics.events.inc(outcome.events_processed)
     return track_response(parsed, outcome)
 
 

@@ -65,15 +65,20 @@ def _wait_ready(port: int, process: subprocess.Popen[bytes], timeout: float = 20
 
 
 @contextmanager
-def serving(data: Path, port: int | None = None) -> Iterator[Server]:
-    """Start `eventtally serve`; on exit stop it by PID (SIGTERM, then SIGKILL)."""
+def serving(data: Path, port: int | None = None, log: Path | None = None) -> Iterator[Server]:
+    """Start `eventtally serve`; on exit stop it by PID (SIGTERM, then SIGKILL).
+
+    The server's log goes to `log` (default: beside the data directory).
+    """
     port = port or free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "eventtally.cli", "serve", "--data", str(data), "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    with (log or data.parent / "server.log").open("ab") as log_file:
+        command = [sys.executable, "-m", "eventtally.cli", "serve"]
+        process = subprocess.Popen(
+            [*command, "--data", str(data), "--port", str(port)],
+            stdout=log_file,
+            stderr=log_file,
+            start_new_session=True,
+        )
     try:
         _wait_ready(port, process)
         yield Server(process, f"http://{HOST}:{port}")

@@ -64,7 +64,7 @@ def test_full_disk_then_space_returns(tmp_path: Path) -> None:
     with small_filesystem(tmp_path / "fs", "6m") as fs:
         key = init(fs / "data", "UTC")["api_key"]
         with (
-            serving(fs / "data") as server,
+            serving(fs / "data", log=tmp_path / "server.log") as server,
             httpx.Client(
                 base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=30
             ) as http,
@@ -100,14 +100,14 @@ def test_read_only_data_directory(tmp_path: Path) -> None:
         key = init(fs / "data", "UTC")["api_key"]
         headers = {"Authorization": f"Bearer {key}"}
         with (
-            serving(fs / "data") as server,
+            serving(fs / "data", log=tmp_path / "server.log") as server,
             httpx.Client(base_url=server.url, headers=headers, timeout=30) as http,
         ):
             assert http.post("/users/track", json=body(1)).status_code == 201
         mount("-o", "remount,ro", str(fs))
         try:
             with (
-                serving(fs / "data") as server,
+                serving(fs / "data", log=tmp_path / "server.log") as server,
                 httpx.Client(base_url=server.url, headers=headers, timeout=30) as http,
             ):
                 response = http.post("/users/track", json=body(2))
@@ -118,7 +118,7 @@ def test_read_only_data_directory(tmp_path: Path) -> None:
         finally:
             mount("-o", "remount,rw", str(fs))
         with (
-            serving(fs / "data") as server,
+            serving(fs / "data", log=tmp_path / "server.log") as server,
             httpx.Client(base_url=server.url, headers=headers, timeout=30) as http,
         ):
             assert http.post("/users/track", json=body(3)).status_code == 201
