@@ -10,15 +10,27 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 
 from eventtally.domain.model import PERMISSIONS, EventUpdate, Workspace, parse_network
 from eventtally.domain.names import name_problem, normalize_name
 from eventtally.domain.ratelimit import RateBucket, parse_limit
 from eventtally.errors import EventtallyError
+from eventtally.importer import import_lines
 from eventtally.settings import Settings
 from eventtally.store.base import Store, new_secret
 from eventtally.store.sqlite import SqliteStore
@@ -246,6 +258,64 @@ def cmd_events_update(args: argparse.Namespace, store: Store) -> None:
     )
 
 
+def cmd_import(args: argparse.Namespace, store: Store) -> None:
+    workspace = find_workspace(store, args.workspace)
+    with _input(args.file) as (stream, total):
+        progress = Progress(
+            TextColumn("importing"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True, soft_wrap=True),
+            disable=args.quiet,
+        )
+        with progress:
+            task = progress.add_task("import", total=total)
+
+            def lines() -> Iterator[str]:
+                for line in stream:
+                    progress.advance(task, len(line.encode()))
+                    yield line
+
+            summary = import_lines(store, workspace.id, lines(), strict=args.strict)
+    err = Console(stderr=True, soft_wrap=True)
+    for bad in summary.bad_lines:
+        err.print(f"line {bad.line}: {bad.reason}", markup=False, highlight=False)
+    for rejection in summary.rejected:
+        err.print(
+            f"line {rejection.line}: {rejection.input_array}: {rejection.error}",
+            markup=False,
+            highlight=False,
+        )
+    emit(
+        args,
+        {
+            "attributes_processed": summary.attributes,
+            "events_processed": summary.events,
+            "purchases_processed": summary.purchases,
+            "rejected": len(summary.rejected),
+            "unusable_lines": len(summary.bad_lines),
+        },
+        f"imported {summary.events} events, {summary.attributes} attributes, "
+        f"{summary.purchases} purchases; {len(summary.rejected)} items rejected, "
+        f"{len(summary.bad_lines)} lines unusable",
+    )
+
+
+@contextmanager
+def _input(path: str) -> Iterator[tuple[TextIO, int | None]]:
+    """The input stream and its size in bytes, when known (not for stdin)."""
+    if path == "-":
+        yield sys.stdin, None
+        return
+    try:
+        with Path(path).open(encoding="utf-8", errors="replace") as stream:
+            yield stream, Path(path).stat().st_size
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror}") from None
+
+
 # Parser ---------------------------------------------------------------------------------
 def _data(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -401,6 +471,21 @@ def build_parser() -> argparse.ArgumentParser:
         const=False,
         help="clear included_in_analytics_report",
     )
+    imports = add(
+        commands,
+        "import",
+        cmd_import,
+        "Import a JSONL file of Braze objects straight into the store (also while serving).",
+        _workspace,
+        _json,
+    )
+    imports.add_argument(
+        "file", help="JSONL: a Braze event object or a /users/track body a line; - for stdin"
+    )
+    imports.add_argument(
+        "--strict", action="store_true", help="stop at the first unusable line (default: skip it)"
+    )
+    imports.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 

@@ -1,0 +1,85 @@
+"""The JSONL input of `eventtally track` and `eventtally import`: one JSON object a line,
+either a Braze event object or a whole `/users/track` body. Blank lines are skipped."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Array = Literal["attributes", "events", "purchases"]
+ARRAYS: tuple[Array, ...] = ("attributes", "events", "purchases")
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    line: int
+    array: Array
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class BadLine:
+    line: int
+    reason: str
+
+
+def parse_line(text: str) -> dict[Array, list[Any]]:
+    """The items one line holds, by array; ValueError says why a line is unusable."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not JSON ({exc.msg} at column {exc.colno})") from None
+    if not isinstance(value, dict):
+        raise ValueError("not a JSON object")
+    if any(array in value for array in ARRAYS):
+        found: dict[Array, list[Any]] = {}
+        for array in ARRAYS:
+            items = value.get(array)
+            if items is None:
+                continue
+            if not isinstance(items, list):
+                raise ValueError(f"'{array}' is not an array")
+            found[array] = items
+        return found
+    return {"events": [value]}
+
+
+def items(lines: Iterable[str]) -> Iterator[Item | BadLine]:
+    """Every item of the input in order, and every unusable line with its reason."""
+    for number, text in enumerate(lines, start=1):
+        if not text.strip():
+            continue
+        try:
+            found = parse_line(text)
+        except ValueError as exc:
+            yield BadLine(number, str(exc))
+            continue
+        for array, values in found.items():
+            for value in values:
+                yield Item(number, array, value)
+
+
+@dataclass
+class Batch:
+    """A whole input in memory: items by array, each with its line number."""
+
+    items: dict[Array, list[Any]] = field(default_factory=lambda: {a: [] for a in ARRAYS})
+    lines: dict[Array, list[int]] = field(default_factory=lambda: {a: [] for a in ARRAYS})
+    bad_lines: list[BadLine] = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        return sum(len(values) for values in self.items.values())
+
+
+def read(lines: Iterable[str]) -> Batch:
+    batch = Batch()
+    for entry in items(lines):
+        if isinstance(entry, BadLine):
+            batch.bad_lines.append(entry)
+        else:
+            batch.items[entry.array].append(entry.value)
+            batch.lines[entry.array].append(entry.line)
+    return batch

@@ -1,0 +1,137 @@
+"""`eventtally import`: JSONL straight into the store, by the API's rules."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import httpx
+import pytest
+
+from eventtally.cli import main
+from eventtally.importer import ImportAborted, import_lines
+from eventtally.store.sqlite import SqliteStore
+from tests.smoke.server import eventtally, init, serving
+from tests.support import running_api
+
+LINES = [
+    '{"external_id": "a", "name": "signup", "time": "2025-01-01T10:00:00Z"}',
+    json.dumps(
+        {
+            "attributes": [{"external_id": "b", "plan": "pro"}],
+            "events": [
+                {"external_id": "b", "name": "signup", "time": "2025-01-01T11:00:00Z"},
+                {"name": "no-user", "time": "2025-01-01T11:00:00Z"},
+            ],
+        }
+    ),
+    "not json",
+    "",
+    '{"external_id": "c", "name": "signup", "time": "2025-01-02T10:00:00Z", "app_id": "nope"}',
+    "[1, 2]",
+]
+
+
+def test_import_applies_the_api_rules_and_reports_lines(tmp_path: Path) -> None:
+    store = SqliteStore.open(tmp_path)
+    try:
+        workspace = store.create_workspace("w", "UTC", 0)
+        summary = import_lines(store, workspace.id, LINES)
+        assert (summary.events, summary.attributes, summary.purchases) == (2, 1, 0)
+        assert [(b.line, b.reason) for b in summary.bad_lines] == [
+            (3, "not JSON (Expecting value at column 1)"),
+            (6, "not a JSON object"),
+        ]
+        assert [(r.line, r.input_array, r.error) for r in summary.rejected] == [
+            (
+                2,
+                "events",
+                "'external_id', 'braze_id', 'user_alias', 'email' or 'phone' is required",
+            ),
+            (5, "events", "'app_id' is not a known app"),
+        ]
+        with pytest.raises(ImportAborted, match="line 3: not JSON"):
+            import_lines(store, workspace.id, LINES, strict=True)
+    finally:
+        store.close()
+
+
+def test_import_equals_the_api(tmp_path: Path) -> None:
+    rng = random.Random(5)
+    events = [
+        {
+            "external_id": f"u{rng.randrange(50)}",
+            "name": rng.choice(["open", "buy"]),
+            "time": f"2025-03-{rng.randrange(1, 29):02d}T{rng.randrange(24):02d}:17:00Z",
+        }
+        for _ in range(1000)
+    ]
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in events))
+    with running_api(tmp_path / "api") as api:
+        for i in range(0, len(events), 75):
+            assert api.track({"events": events[i : i + 75]}).status_code == 201
+        expected = [
+            api.series(event=name, length=31, ending_at="2025-04-01").json()
+            for name in ("open", "buy")
+        ]
+    data = tmp_path / "imported"
+    init(data, "UTC")
+    assert main(["import", str(path), "--data", str(data), "--quiet"]) == 0
+    with serving(data) as server:
+        key = json.loads(
+            eventtally(
+                "keys", "create", "--data", str(data), "--name", "r", "--all-permissions", "--json"
+            ).stdout
+        )["api_key"]
+        got = [
+            httpx.get(
+                f"{server.url}/events/data_series",
+                params={"event": name, "length": 31, "ending_at": "2025-04-01"},
+                headers={"Authorization": f"Bearer {key}"},
+            ).json()
+            for name in ("open", "buy")
+        ]
+    assert got == expected
+    assert sum(p["count"] for s in got for p in s["data"]) == 1000
+
+
+@pytest.mark.slow
+def test_import_while_serving(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    key = init(data, "UTC")["api_key"]
+    path = tmp_path / "events.jsonl"
+    path.write_text(
+        "".join(
+            json.dumps({"external_id": f"u{i}", "name": "bulk", "time": "2025-02-02T02:02:02Z"})
+            + "\n"
+            for i in range(3000)
+        )
+    )
+    headers = {"Authorization": f"Bearer {key}"}
+    body = {"events": [{"external_id": "x", "name": "bulk", "time": "2025-02-02T03:00:00Z"}]}
+    with serving(data) as server:
+        assert (
+            httpx.post(f"{server.url}/users/track", json=body, headers=headers).status_code == 201
+        )
+        done = eventtally("import", str(path), "--data", str(data), "--quiet", "--json")
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["events_processed"] == 3000
+        assert (
+            httpx.post(f"{server.url}/users/track", json=body, headers=headers).status_code == 201
+        )
+        series = httpx.get(
+            f"{server.url}/events/data_series",
+            params={"event": "bulk", "length": 1, "ending_at": "2025-02-03"},
+            headers=headers,
+        ).json()
+    assert series["data"] == [{"time": "2025-02-02", "count": 3002}]
+
+
+def test_import_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    init(tmp_path / "data", "UTC")
+    assert main(["import", str(tmp_path / "missing.jsonl"), "--data", str(tmp_path / "data")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("eventtally: cannot read")
+    assert "\n" not in err
