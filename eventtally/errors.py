@@ -7,8 +7,10 @@
     │   ├── Forbidden           403
     │   ├── NotFound            404
     │   ├── MethodNotAllowed    405
+    │   ├── IdempotencyInFlight 409 (retryable: the first request with the key is not done)
     │   ├── PayloadTooLarge     413
     │   ├── UnsupportedMedia    415
+    │   ├── IdempotencyConflict 422 (the key was used with a different body)
     │   ├── TooManyRequests     429
     │   └── Unavailable         503 (retryable: the store cannot write now)
     ├── ConflictError       a name or record that already exists (CLI: exit 1)
@@ -61,6 +63,18 @@ class PayloadTooLarge(ApiError):
 
 class UnsupportedMedia(ApiError):
     status = 415
+
+
+class IdempotencyInFlight(ApiError):
+    """A request with the same `Idempotency-Key` is still being applied; retry later."""
+
+    status = 409
+
+
+class IdempotencyConflict(ApiError):
+    """The `Idempotency-Key` was already used, within its retention, with another body."""
+
+    status = 422
 
 
 class TooManyRequests(ApiError):

@@ -46,6 +46,12 @@ SETTINGS: tuple[Setting, ...] = (
         False,
         "Also accept the deprecated `api_key` query parameter (contract 8.17).",
     ),
+    Setting(
+        "idempotency_retention",
+        3600,
+        "Seconds an `Idempotency-Key` of `POST /users/track` is remembered (contract 8.24); "
+        "a reuse after that is a new request.",
+    ),
 )
 
 
@@ -57,6 +63,7 @@ class Settings:
     max_body_bytes: int = 4 * 1024 * 1024
     trusted_proxies: str = ""
     legacy_api_key: bool = False
+    idempotency_retention: int = 3600
 
     @classmethod
     def load(

@@ -54,9 +54,10 @@ def running_api(
     clock: Any = now_us,
     settings: Settings | None = None,
     peer: str = "testclient",
+    store_class: type[SqliteStore] = SqliteStore,
 ) -> Iterator[Api]:
     """A workspace with `apps` apps and an all-permission key, served in process."""
-    store = SqliteStore.open(data_dir)
+    store = store_class.open(data_dir)
     try:
         now = now_us()
         workspace = store.create_workspace("test", time_zone, now)

@@ -105,6 +105,9 @@ class TrackOutcome:
     events_processed: int = 0
     purchases_processed: int = 0
     errors: list[ItemError] = field(default_factory=list)
+    # True when this is the recorded outcome of an earlier request with the same
+    # `Idempotency-Key`, given again: nothing was applied this time.
+    replayed: bool = False
 
 
 IDENTIFIER_REQUIRED = "'external_id', 'braze_id', 'user_alias', 'email' or 'phone' is required"

@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 
+from eventtally.domain.idempotency import Idempotency
 from eventtally.domain.model import (
     ApiKey,
     App,
@@ -98,8 +99,20 @@ class Store(abc.ABC):
 
     # Ingest ----------------------------------------------------------------------------
     @abc.abstractmethod
-    def track(self, workspace_id: int, request: TrackRequest, now: int) -> Future[TrackOutcome]:
-        """Apply a validated body; the future resolves once it is durable."""
+    def track(
+        self,
+        workspace_id: int,
+        request: TrackRequest,
+        now: int,
+        idempotency: Idempotency | None = None,
+    ) -> Future[TrackOutcome]:
+        """Apply a validated body; the future resolves once it is durable.
+
+        With `idempotency`, the key is recorded with the outcome in the same transaction.
+        A later call with the same key and body before the record expires applies
+        nothing and resolves to the recorded outcome (`replayed` set); with another body
+        it fails with `IdempotencyConflict`. An expired record counts as none.
+        """
 
     # Reads -----------------------------------------------------------------------------
     @abc.abstractmethod

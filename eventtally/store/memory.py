@@ -14,6 +14,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from eventtally.domain.idempotency import Idempotency
 from eventtally.domain.model import (
     ApiKey,
     App,
@@ -33,6 +34,7 @@ from eventtally.domain.track import (
 )
 from eventtally.errors import ConflictError
 from eventtally.store.base import Store, hash_secret, new_braze_id
+from eventtally.store.idempotency import Recorded, record, replay
 from eventtally.store.ingest import apply_track
 
 
@@ -63,6 +65,7 @@ class _State:
     users: list[_User] = field(default_factory=list)
     events: list[_Event] = field(default_factory=list)
     purchases: list[tuple[int, int, PurchaseItem]] = field(default_factory=list)
+    idempotency: dict[tuple[int, str], Recorded] = field(default_factory=dict)
 
 
 class MemoryStore(Store):
@@ -151,13 +154,33 @@ class MemoryStore(Store):
         workspace = next(w for w in self._state.workspaces if w.id == key.workspace_id)
         return workspace, key
 
-    def track(self, workspace_id: int, request: TrackRequest, now: int) -> Future[TrackOutcome]:
+    def track(
+        self,
+        workspace_id: int,
+        request: TrackRequest,
+        now: int,
+        idempotency: Idempotency | None = None,
+    ) -> Future[TrackOutcome]:
         future: Future[TrackOutcome] = Future()
         with self._lock:
-            # Apply to a copy and swap it in: a request is all or nothing, like a transaction.
-            state = copy.deepcopy(self._state)
             try:
+                if idempotency is not None:
+                    recorded = self._state.idempotency.get((workspace_id, idempotency.key))
+                    again = replay(recorded, idempotency, now)
+                    if again is not None:
+                        future.set_result(again)
+                        return future
+                # Apply to a copy and swap it in: a request is all or nothing, like a
+                # transaction, and its idempotency key is recorded in the same swap.
+                state = copy.deepcopy(self._state)
                 outcome = apply_track(_MemoryTx(state, workspace_id, now), request)
+                state.idempotency = {
+                    slot: kept for slot, kept in state.idempotency.items() if kept.expires_at > now
+                }
+                if idempotency is not None:
+                    state.idempotency[(workspace_id, idempotency.key)] = record(
+                        outcome, idempotency, now
+                    )
             except Exception as exc:
                 future.set_exception(exc)
                 return future

@@ -100,6 +100,21 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE api_keys ADD COLUMN allowed_networks TEXT NOT NULL DEFAULT '[]'
     """,
+    # `Idempotency-Key`s of /users/track (contract 8.24), written in the transaction that
+    # applied the request: the body's SHA-256 and the outcome answered (JSON), kept until
+    # expires_at; the writer deletes expired rows a batch at a time.
+    """
+    CREATE TABLE idempotency_keys (
+        workspace_id INTEGER NOT NULL,
+        key TEXT NOT NULL,
+        body_hash TEXT NOT NULL,
+        outcome BLOB NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        PRIMARY KEY (workspace_id, key)
+    );
+    CREATE INDEX idempotency_keys_expiry ON idempotency_keys (expires_at)
+    """,
 )
 
 

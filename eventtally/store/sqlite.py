@@ -9,6 +9,7 @@ acknowledged event is in the very next query.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import queue
 import sqlite3
@@ -24,6 +25,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from eventtally.domain.idempotency import Idempotency
 from eventtally.domain.model import (
     ApiKey,
     App,
@@ -43,12 +45,17 @@ from eventtally.domain.track import (
 )
 from eventtally.errors import ConflictError, StoreError, StoreFull
 from eventtally.store.base import SLOT_US, Store, hash_secret, new_braze_id
+from eventtally.store.idempotency import Recorded, record, replay
 from eventtally.store.ingest import apply_track
 from eventtally.store.migrations import MIGRATIONS, migrate
 
 T = TypeVar("T")
+log = logging.getLogger("eventtally.store")
 DB_FILE = "eventtally.db"
 MAX_GROUP = 256  # requests per commit: bounds the latency one commit adds to the first
+# Expired idempotency keys deleted per commit at most: more than one commit can add (one
+# per request), so the table keeps up, and a backlog never makes one commit slow.
+PURGE_BATCH = 2 * MAX_GROUP
 
 _IDENTITY_COLUMN = {
     "external_id": "external_id",
@@ -95,6 +102,9 @@ class SqliteStore(Store):
         self._local = threading.local()
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._caches = _WriterCaches()
+        # The latest `now` of a track request in the group being committed (writer thread
+        # only): idempotency keys that expired before it are purged before the commit.
+        self._purge_before: int | None = None
         self._thread = threading.Thread(target=self._run, name="eventtally-writer", daemon=True)
         # A data directory on a read-only volume still serves reads; writes get 503.
         self.read_only = self.path.exists() and not os.access(data_dir, os.W_OK)
@@ -144,12 +154,26 @@ class SqliteStore(Store):
                     stop = True
                     break
                 jobs.append(more)
-            self._commit_group(conn, jobs)
+            try:
+                self._commit_group(conn, jobs)
+            except Exception as exc:  # the writer must outlive any one group
+                log.exception("writer failed a group of %d requests", len(jobs))
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                self._caches.clear()
+                for failed in jobs:
+                    if not failed.future.done():
+                        failed.future.set_exception(StoreError(f"the store failed: {exc}"))
             if stop:
                 break
         conn.close()
 
     def _commit_group(self, conn: sqlite3.Connection, jobs: list[_Job]) -> None:
+        # A job whose caller gave up before it started is skipped; once running, a job's
+        # future cannot be cancelled, so its result can always be set.
+        jobs = [job for job in jobs if job.future.set_running_or_notify_cancel()]
+        if not jobs:
+            return
         results: list[tuple[_Job, Any, BaseException | None]] = []
         started = time.perf_counter()
         try:
@@ -161,10 +185,13 @@ class SqliteStore(Store):
                     value = job.fn(conn)
                 except Exception as exc:  # one bad request must not sink its batch
                     conn.execute("ROLLBACK TO job")
+                    # The cache may name rows the rollback just removed (a new event type).
+                    self._caches.clear()
                     results.append((job, None, exc))
                 else:
                     results.append((job, value, None))
                 conn.execute("RELEASE job")
+            self._purge_expired_keys(conn)
             conn.execute("COMMIT")
             if self.commit_observer is not None:
                 self.commit_observer(time.perf_counter() - started)
@@ -183,6 +210,21 @@ class SqliteStore(Store):
                 job.future.set_exception(
                     translate(failure) if isinstance(failure, sqlite3.Error) else failure
                 )
+
+    def _purge_expired_keys(self, conn: sqlite3.Connection) -> None:
+        now, self._purge_before = self._purge_before, None
+        if now is None:
+            return
+        conn.execute("SAVEPOINT purge")
+        try:
+            conn.execute(
+                "DELETE FROM idempotency_keys WHERE rowid IN (SELECT rowid FROM "
+                "idempotency_keys WHERE expires_at <= ? ORDER BY expires_at LIMIT ?)",
+                (now, PURGE_BATCH),
+            )
+        except sqlite3.Error:  # housekeeping: never worth failing the group's requests
+            conn.execute("ROLLBACK TO purge")
+        conn.execute("RELEASE purge")
 
     def _submit(self, fn: Callable[[sqlite3.Connection], T]) -> Future[T]:
         if self.read_only:
@@ -398,11 +440,45 @@ class SqliteStore(Store):
         return _workspace((row[1], *row[8:])), self._key(row[:8])
 
     # Ingest ------------------------------------------------------------------------------
-    def track(self, workspace_id: int, request: TrackRequest, now: int) -> Future[TrackOutcome]:
+    def track(
+        self,
+        workspace_id: int,
+        request: TrackRequest,
+        now: int,
+        idempotency: Idempotency | None = None,
+    ) -> Future[TrackOutcome]:
         def apply(conn: sqlite3.Connection) -> TrackOutcome:
+            self._purge_before = max(now, self._purge_before or now)
+            if idempotency is not None:
+                row = conn.execute(
+                    "SELECT body_hash, outcome, expires_at FROM idempotency_keys "
+                    "WHERE workspace_id = ? AND key = ?",
+                    (workspace_id, idempotency.key),
+                ).fetchone()
+                again = replay(None if row is None else Recorded(*row), idempotency, now)
+                if again is not None:
+                    return again
             tx = _SqliteTx(conn, workspace_id, now, self._caches)
             outcome = apply_track(tx, request)
             tx.flush()
+            if idempotency is not None:
+                # In the request's savepoint: the key is durable exactly when its events are.
+                kept = record(outcome, idempotency, now)
+                conn.execute(
+                    "INSERT INTO idempotency_keys (workspace_id, key, body_hash, outcome, "
+                    "created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (workspace_id, key) DO UPDATE SET "
+                    "body_hash = excluded.body_hash, outcome = excluded.outcome, "
+                    "created_at = excluded.created_at, expires_at = excluded.expires_at",
+                    (
+                        workspace_id,
+                        idempotency.key,
+                        kept.body_hash,
+                        kept.outcome,
+                        now,
+                        kept.expires_at,
+                    ),
+                )
             return outcome
 
         return self._submit(apply)

@@ -157,6 +157,8 @@ def create_app(
     app.state.trusted_proxies = parse_proxies(settings.trusted_proxies)
     app.state.clock = clock
     app.state.limiter = FixedWindowCounter()
+    # (workspace id, Idempotency-Key) of /users/track requests not yet answered.
+    app.state.idempotency_in_flight = set()
     app.state.metrics = metrics = Metrics()
     store.commit_observer = metrics.commit_seconds.observe
     app.add_middleware(Observe, metrics=metrics)

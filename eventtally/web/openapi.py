@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from eventtally.domain.buckets import MAX_LENGTH, MIN_LENGTH
+from eventtally.domain.idempotency import HEADER, MAX_KEY_LENGTH
 from eventtally.domain.track import MAX_ITEMS_PER_ARRAY
 from eventtally.web.responses import JSON
 
@@ -43,7 +44,9 @@ def _errors(*statuses: int) -> dict[str, Any]:
         401: "No key, or an unknown or revoked one",
         403: "The key lacks the permission, or is not allowed from this address",
         413: "The body is over 4 MB",
+        409: "A request with the same Idempotency-Key is still being processed; retry later",
         415: "The body is not application/json",
+        422: "The Idempotency-Key was already used with a different body",
         429: "Rate limit exceeded",
         503: "The store cannot write now; retry later",
     }
@@ -228,13 +231,20 @@ def document() -> dict[str, Any]:
                     "operationId": "usersTrack",
                     "summary": "Record attributes, events and purchases",
                     "security": secured,
+                    # The header is described, not declared as a parameter: a fuzzer reuses
+                    # its few short keys with random bodies, and a reused key is rightly a 422.
+                    "description": f"eventtally's extension: an optional `{HEADER}` header "
+                    f"(1 to {MAX_KEY_LENGTH} printable ASCII characters) makes a repeat with the "
+                    "same key and body answer as the first did and change nothing; the same key "
+                    "with another body is a 422, and a repeat while the first is still being "
+                    "processed a 409. See docs/api.md.",
                     "requestBody": {
                         "required": True,
                         "content": {"application/json": {"schema": _ref("TrackBody")}},
                     },
                     "responses": {
                         "201": _json(_ref("TrackResult"), "Applied", _rate_headers()),
-                        **_errors(400, 401, 403, 413, 415, 429, 503),
+                        **_errors(400, 401, 403, 409, 413, 415, 422, 429, 503),
                     },
                 }
             },

@@ -1,4 +1,4 @@
-"""`POST /users/track` (contract section 5, decisions 8.12, 8.18-8.21)."""
+"""`POST /users/track` (contract section 5, decisions 8.12, 8.18-8.21, 8.24)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from eventtally.domain.idempotency import HEADER, Idempotency, body_hash, parse_key
 from eventtally.domain.ratelimit import RateBucket
 from eventtally.domain.track import ItemError, TrackOutcome, TrackRequest, parse_track
-from eventtally.errors import BadRequest, PayloadTooLarge, UnsupportedMedia
+from eventtally.errors import BadRequest, IdempotencyInFlight, PayloadTooLarge, UnsupportedMedia
 from eventtally.settings import Settings
 from eventtally.store.base import Store
 from eventtally.web.auth import authorize
@@ -67,12 +68,30 @@ async def users_track(request: Request) -> Response:
     content_type = request.headers.get("content-type", "application/json")
     if content_type.split(";")[0].strip().lower() not in ("application/json", ""):
         raise UnsupportedMedia("Content-Type must be application/json")
+    key = parse_key(request.headers.getlist(HEADER))
     body = decode_json(raw)
     now = request.app.state.clock()
     parsed = parse_track(body, now)
     store: Store = request.app.state.store
-    outcome = await asyncio.wrap_future(store.track(workspace.id, parsed, now))
-    request.app.state.metrics.events.inc(outcome.events_processed)
+    if key is None:
+        outcome = await asyncio.wrap_future(store.track(workspace.id, parsed, now))
+    else:
+        idempotency = Idempotency(key, body_hash(body), settings.idempotency_retention * 1_000_000)
+        # The store decides replays, but only once the first request is committed; until
+        # then a repeat is told to come back (one process serves, so a set suffices).
+        in_flight: set[tuple[int, str]] = request.app.state.idempotency_in_flight
+        slot = (workspace.id, key)
+        if slot in in_flight:
+            raise IdempotencyInFlight(
+                f"a request with this {HEADER} is still being processed; retry later"
+            )
+        in_flight.add(slot)
+        try:
+            outcome = await asyncio.wrap_future(store.track(workspace.id, parsed, now, idempotency))
+        finally:
+            in_flight.discard(slot)
+    if not outcome.replayed:
+        request.app.state.metrics.events.inc(outcome.events_processed)
     return track_response(parsed, outcome)
 
 

@@ -11,10 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from eventtally.domain.idempotency import Idempotency, body_hash
 from eventtally.domain.instants import from_us
 from eventtally.domain.model import PERMISSIONS, EventStatus, EventUpdate, SeriesQuery
-from eventtally.domain.track import parse_track
-from eventtally.errors import ConflictError
+from eventtally.domain.track import TrackOutcome, parse_track
+from eventtally.errors import ConflictError, IdempotencyConflict
 from eventtally.store.base import SLOT_US, Store, new_secret
 from eventtally.store.memory import MemoryStore
 from eventtally.store.sqlite import SqliteStore
@@ -128,6 +129,91 @@ def test_catalogue_and_blocklist(store: Store) -> None:
     assert store.count_series(query) == [0]
     store.update_event(ws.id, "new", EventUpdate(description="made by hand"))
     assert store.event_catalogue(ws.id, 3, 1)[0].description == "made by hand"
+
+
+def keyed(
+    store: Store, workspace_id: int, body: object, key: str = "k", now: int = NOW
+) -> TrackOutcome:
+    idempotency = Idempotency(key, body_hash(body), HOUR)
+    return store.track(workspace_id, parse_track(body, now), now, idempotency).result()
+
+
+def day_of(store: Store, workspace_id: int, name: str) -> int:
+    start = 1_748_736_000_000_000  # 2025-06-01T00:00:00Z
+    (n,) = store.count_series(SeriesQuery(workspace_id, name, ((start, start + 24 * HOUR),)))
+    return n
+
+
+def _body(*names: str, **fields: object) -> dict[str, list[dict[str, object]]]:
+    return {
+        "events": [
+            {"external_id": "u", "name": n, "time": "2025-06-01T12:00:00Z", **fields} for n in names
+        ]
+    }
+
+
+def test_idempotency_key_replays_the_recorded_outcome(store: Store) -> None:
+    ws = store.create_workspace("a", "UTC", NOW)
+    body = _body("e", "e")
+    body["events"] += _body("e", app_id="not-an-app")["events"]
+    first = keyed(store, ws.id, body)
+    assert not first.replayed
+    assert (first.events_processed, len(first.errors)) == (2, 1)
+    for later in (NOW + 1, NOW + HOUR - 1):
+        again = keyed(store, ws.id, body, now=later)
+        assert again.replayed
+        assert (again.attributes_processed, again.events_processed) == (0, 2)
+        assert (again.purchases_processed, again.errors) == (0, first.errors)
+    assert day_of(store, ws.id, "e") == 2
+    assert track(store, ws.id, body) == (2, [e.type for e in first.errors])  # no key: applied
+    assert day_of(store, ws.id, "e") == 4
+
+
+def test_idempotency_key_with_another_body_conflicts_and_applies_nothing(store: Store) -> None:
+    ws = store.create_workspace("a", "UTC", NOW)
+    keyed(store, ws.id, _body("first"))
+    with pytest.raises(IdempotencyConflict) as raised:
+        keyed(store, ws.id, _body("second"), now=NOW + 1)
+    assert raised.value.status == 422
+    assert store.event_names(ws.id, 0, 10) == ["first"]
+    assert keyed(store, ws.id, _body("first"), now=NOW + 2).replayed
+
+
+def test_idempotency_key_expires_after_its_retention(store: Store) -> None:
+    ws = store.create_workspace("a", "UTC", NOW)
+    keyed(store, ws.id, _body("e"))
+    again = keyed(store, ws.id, _body("e"), now=NOW + HOUR)
+    assert not again.replayed
+    assert day_of(store, ws.id, "e") == 2
+    # Recorded afresh at NOW + HOUR, for another hour.
+    assert keyed(store, ws.id, _body("e"), now=NOW + 2 * HOUR - 1).replayed
+    assert not keyed(store, ws.id, _body("other"), now=NOW + 2 * HOUR).replayed
+    assert day_of(store, ws.id, "e") == 2
+    assert day_of(store, ws.id, "other") == 1
+
+
+def test_idempotency_keys_are_per_workspace(store: Store) -> None:
+    a = store.create_workspace("a", "UTC", NOW)
+    b = store.create_workspace("b", "UTC", NOW)
+    assert not keyed(store, a.id, _body("e")).replayed
+    assert not keyed(store, b.id, _body("e")).replayed
+    assert not keyed(store, b.id, _body("f"), key="k2").replayed
+    assert not keyed(store, a.id, _body("g"), key="k2").replayed
+    assert [day_of(store, a.id, n) for n in "efg"] == [1, 0, 1]
+    assert [day_of(store, b.id, n) for n in "efg"] == [1, 1, 0]
+
+
+def test_an_outcome_that_applied_nothing_is_recorded_too(store: Store) -> None:
+    ws = store.create_workspace("a", "UTC", NOW)
+    alias = {"alias_name": "n", "alias_label": "l"}
+    body = {"events": [{"user_alias": alias, "name": "e", "time": "2025-06-01T12:00:00Z"}]}
+    first = keyed(store, ws.id, body)
+    assert (first.events_processed, len(first.errors)) == (0, 1)
+    track(store, ws.id, {"attributes": [{"user_alias": alias, "_update_existing_only": False}]})
+    again = keyed(store, ws.id, body, now=NOW + 1)
+    assert again.replayed
+    assert (again.events_processed, again.errors) == (0, first.errors)
+    assert day_of(store, ws.id, "e") == 0
 
 
 ORIGIN = 1_748_736_000_000_000  # 2025-06-01T00:00:00Z
