@@ -26,6 +26,8 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from eventtally import remote
+from eventtally.client import EventtallyClientError
 from eventtally.domain.model import PERMISSIONS, EventUpdate, Workspace, parse_network
 from eventtally.domain.names import name_problem, normalize_name
 from eventtally.domain.ratelimit import RateBucket, parse_limit
@@ -486,23 +488,32 @@ def build_parser() -> argparse.ArgumentParser:
         "--strict", action="store_true", help="stop at the first unusable line (default: skip it)"
     )
     imports.add_argument("--quiet", action="store_true", help="no progress bar")
+    remote.add_commands(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        store = open_store(args)
-        try:
-            args.handler(args, store)
-        finally:
-            store.close()
-    except EventtallyError as exc:
-        print(f"eventtally: {exc.message}", file=sys.stderr)
+        if hasattr(args, "remote"):
+            args.remote(args)
+        else:
+            store = open_store(args)
+            try:
+                args.handler(args, store)
+            finally:
+                store.close()
+    except (EventtallyError, EventtallyClientError) as exc:
+        print(f"eventtally: {_one_line(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+def _one_line(exc: Exception) -> str:
+    text = exc.message if isinstance(exc, EventtallyError) else str(exc)
+    return " ".join(text.split())
 
 
 if __name__ == "__main__":
