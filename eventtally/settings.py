@@ -42,6 +42,11 @@ SETTINGS: tuple[Setting, ...] = (
         "`X-Forwarded-For` is believed when checking a key's IP allowlist.",
     ),
     Setting(
+        "max_tracked_segments",
+        25,
+        "Segments a workspace may track for analytics at once (Braze allows 25 per app).",
+    ),
+    Setting(
         "legacy_api_key",
         False,
         "Also accept the deprecated `api_key` query parameter (contract 8.17).",
@@ -62,6 +67,7 @@ class Settings:
     port: int = 8080
     max_body_bytes: int = 4 * 1024 * 1024
     trusted_proxies: str = ""
+    max_tracked_segments: int = 25
     legacy_api_key: bool = False
     idempotency_retention: int = 3600
 

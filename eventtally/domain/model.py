@@ -119,3 +119,34 @@ class SeriesQuery:
     ranges: tuple[tuple[int, int], ...]
     app: int | None = None  # an App.id
     segment: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """A user segment: a filter over profiles, optionally tracked for analytics."""
+
+    id: int  # the store's key
+    workspace_id: int
+    segment_id: str  # the API identifier (a UUID)
+    name: str
+    filter: object  # canonical filter JSON (eventtally.domain.segments.filter_to_json)
+    tracking: bool  # analytics_tracking_enabled: event series are kept for it
+    description: str | None = None
+    tags: tuple[str, ...] = ()
+    teams: tuple[str, ...] = ()
+    archived: bool = False
+    created_at: int = 0  # microseconds since the epoch
+    updated_at: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentChanges:
+    """What to change on a segment; None leaves a field as it is."""
+
+    name: str | None = None
+    filter: object | None = None
+    tracking: bool | None = None
+    description: str | None = None
+    tags: tuple[str, ...] | None = None
+    teams: tuple[str, ...] | None = None
+    archived: bool | None = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import abc
 import hashlib
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 
 from eventtally.domain.idempotency import Idempotency
@@ -19,11 +19,15 @@ from eventtally.domain.model import (
     App,
     EventInfo,
     EventUpdate,
+    Segment,
+    SegmentChanges,
     SeriesQuery,
     Workspace,
 )
 from eventtally.domain.ratelimit import Limit, RateBucket
 from eventtally.domain.track import TrackOutcome, TrackRequest
+
+DEFAULT_TRACKED_LIMIT = 25  # Braze tracks at most 25 segments per app
 
 SLOT_US = 15 * 60 * 1_000_000
 """The aggregate grain: 15 minutes of UTC, which every current zone's hours and days align to."""
@@ -130,6 +134,49 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def update_event(self, workspace_id: int, name: str, update: EventUpdate) -> EventInfo:
         """Set catalogue metadata, adding the event to the catalogue if it is new."""
+
+    # Segments --------------------------------------------------------------------------
+    @abc.abstractmethod
+    def create_segment(
+        self,
+        workspace_id: int,
+        draft: Segment,
+        now: int,
+        tracked_limit: int = DEFAULT_TRACKED_LIMIT,
+    ) -> Segment:
+        """Add a segment from `draft` (its id, segment_id and times are assigned), work out
+        its members as every profile is now and, if tracked, build its event series from
+        the stored events. ConflictError past `tracked_limit` tracked segments."""
+
+    @abc.abstractmethod
+    def update_segment(
+        self,
+        workspace_id: int,
+        segment_id: str,
+        changes: SegmentChanges,
+        now: int,
+        tracked_limit: int = DEFAULT_TRACKED_LIMIT,
+    ) -> Segment:
+        """Change a live segment; a new filter, or tracking switched on, rebuilds as creation
+        does; archiving ends it. ConflictError when there is no such live segment."""
+
+    @abc.abstractmethod
+    def list_segments(self, workspace_id: int, include_archived: bool = False) -> list[Segment]:
+        """Segments by creation, oldest first."""
+
+    @abc.abstractmethod
+    def segment_sizes(self, segment: int, instants: Sequence[int]) -> list[int]:
+        """How many users were in the segment just before each instant."""
+
+    def find_segment(self, workspace_id: int, segment_id: str) -> Segment | None:
+        return next(
+            (
+                s
+                for s in self.list_segments(workspace_id, include_archived=True)
+                if s.segment_id == segment_id
+            ),
+            None,
+        )
 
     def workspace(self, name: str) -> Workspace | None:
         """The workspace of that name, if there is one."""

@@ -1,16 +1,25 @@
 """How a validated `/users/track` body is applied, written once for every store.
 
 A store supplies the primitives (find and create profiles, read and write their
-attributes, add events) inside one transaction; the rules (which identifier finds
-whom, `_update_existing_only`, unknown apps, blocklisted events, attributes before
-events) live here, so every backend behaves the same.
+attributes, add events, keep segment memberships) inside one transaction; the rules
+(which identifier finds whom, `_update_existing_only`, unknown apps, blocklisted events,
+attributes before events, when a user joins or leaves a segment and which tracked
+segments an event counts for) live here, so every backend behaves the same.
+
+Segments (architecture decision 5): a user's membership of every live segment is kept
+current, re-evaluated only when something its filter reads changes (an attribute, a
+count of an event, the apps used); an event counts for every tracked segment its user
+is in once the event itself is counted (an event-count condition sees it).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from eventtally.domain.profile import apply_attribute_ops
+from eventtally.domain.segments import Dependencies, Filter, UserState, matches
 from eventtally.domain.track import (
     ArrayName,
     EventItem,
@@ -24,8 +33,40 @@ from eventtally.domain.track import (
 UNKNOWN_APP = "'app_id' is not a known app"
 
 
+@dataclass(frozen=True, slots=True)
+class SegmentRule:
+    """A live segment as ingest needs it: its key, whether it is tracked, its filter."""
+
+    id: int
+    tracking: bool
+    filter: Filter
+    reads: Dependencies
+
+
+@dataclass(slots=True)
+class Profile:
+    """What segment filters read of one user; the store loads it, the rules keep it current."""
+
+    attributes: dict[str, Any]
+    event_counts: dict[str, int]
+    used_apps: set[str]
+    segments: set[int] = field(default_factory=set)  # live segments the user is in
+
+    def state(self) -> UserState:
+        return UserState(self.attributes, self.event_counts, self.used_apps)
+
+
 class IngestTx(Protocol):
     """Store primitives available while one track request is applied."""
+
+    def segment_rules(self) -> Sequence[SegmentRule]:
+        """The workspace's live (not archived) segments."""
+
+    def profile(self, user: int) -> Profile:
+        """The user's profile, the same object for the whole request."""
+
+    def set_member(self, user: int, segment: int, member: bool) -> None:
+        """Record that the user joined (or left) a segment now."""
 
     def find_user(self, identity: Identity) -> int | None: ...
 
@@ -41,21 +82,37 @@ class IngestTx(Protocol):
     def event_type(self, name: str) -> tuple[int, bool]:
         """The catalogue id of an event name (added if new), and whether it is blocklisted."""
 
-    def add_event(self, item: EventItem, event_type: int, user: int, app: int | None) -> None: ...
+    def add_event(
+        self,
+        item: EventItem,
+        event_type: int,
+        user: int,
+        app: int | None,
+        segments: frozenset[int],
+    ) -> None:
+        """Store the event, counted for `segments` (tracked ones its user is in), and count
+        it in the user's event counts and apps."""
 
-    def add_purchase(self, item: PurchaseItem, user: int, app: int | None) -> None: ...
+    def add_purchase(self, item: PurchaseItem, user: int, app: int | None) -> None:
+        """Store the purchase and note the app as used."""
 
 
 def apply_track(tx: IngestTx, request: TrackRequest) -> TrackOutcome:
     """Apply attributes, then events, then purchases (Braze's order)."""
     outcome = TrackOutcome()
+    rules = tx.segment_rules()
     for attr in request.attributes:
         user = _resolve(tx, attr.identity, attr.update_existing_only, "attributes", attr.index)
         if isinstance(user, ItemError):
             outcome.errors.append(user)
             continue
         if attr.ops:
-            tx.save_attributes(user, apply_attribute_ops(tx.attributes(user), attr.ops))
+            profile = tx.profile(user) if rules else None
+            attributes = apply_attribute_ops(tx.attributes(user), attr.ops)
+            tx.save_attributes(user, attributes)
+            if profile is not None:
+                profile.attributes = attributes
+                _reevaluate(tx, rules, user, Change(attributes=frozenset(k for k, _ in attr.ops)))
         outcome.attributes_processed += 1
     for event in request.events:
         user_or_error = _resolve_with_app(tx, event, "events")
@@ -65,7 +122,7 @@ def apply_track(tx: IngestTx, request: TrackRequest) -> TrackOutcome:
         user, app = user_or_error
         event_type, blocklisted = tx.event_type(event.name)
         if not blocklisted:  # contract 8.11: accepted, then dropped
-            tx.add_event(event, event_type, user, app)
+            tx.add_event(event, event_type, user, app, _count_event(tx, rules, user, event))
         outcome.events_processed += 1
     for purchase in request.purchases:
         user_or_error = _resolve_with_app(tx, purchase, "purchases")
@@ -73,9 +130,67 @@ def apply_track(tx: IngestTx, request: TrackRequest) -> TrackOutcome:
             outcome.errors.append(user_or_error)
             continue
         user, app = user_or_error
+        if rules and purchase.app_id is not None:
+            _use_app(tx, rules, user, purchase.app_id)
         tx.add_purchase(purchase, user, app)
         outcome.purchases_processed += 1
     return outcome
+
+
+def _count_event(
+    tx: IngestTx, rules: Sequence[SegmentRule], user: int, event: EventItem
+) -> frozenset[int]:
+    """Count the event in the user's profile, re-evaluate what that can change, and return
+    the tracked segments the event counts for."""
+    if not rules:
+        return frozenset()
+    profile = tx.profile(user)
+    profile.event_counts[event.name] = profile.event_counts.get(event.name, 0) + 1
+    _reevaluate(tx, rules, user, Change(event=event.name))
+    if event.app_id is not None:
+        _use_app(tx, rules, user, event.app_id)
+    return frozenset(r.id for r in rules if r.tracking and r.id in profile.segments)
+
+
+def _use_app(tx: IngestTx, rules: Sequence[SegmentRule], user: int, app_id: str) -> None:
+    profile = tx.profile(user)
+    if app_id not in profile.used_apps:
+        profile.used_apps.add(app_id)
+        _reevaluate(tx, rules, user, Change(apps=True))
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What changed in a profile, to pick the segments whose filters read it."""
+
+    attributes: frozenset[str] = frozenset()
+    event: str | None = None
+    apps: bool = False
+    everything: bool = False
+
+    def affects(self, reads: Dependencies) -> bool:
+        return (
+            self.everything
+            or not self.attributes.isdisjoint(reads.attributes)
+            or (self.event is not None and self.event in reads.events)
+            or (self.apps and reads.uses_apps)
+        )
+
+
+def _reevaluate(tx: IngestTx, rules: Sequence[SegmentRule], user: int, change: Change) -> None:
+    """Re-evaluate the segments the change can affect; record who joins and who leaves."""
+    profile = tx.profile(user)
+    state = profile.state()
+    for rule in rules:
+        if not change.affects(rule.reads):
+            continue
+        member = matches(rule.filter, state)
+        if member != (rule.id in profile.segments):
+            if member:
+                profile.segments.add(rule.id)
+            else:
+                profile.segments.discard(rule.id)
+            tx.set_member(user, rule.id, member)
 
 
 def _resolve_with_app(
@@ -106,4 +221,9 @@ def _resolve(
             array,
             index,
         )
-    return tx.create_user(identity)
+    user = tx.create_user(identity)
+    rules = tx.segment_rules()
+    if rules:
+        # A new profile may already match (a filter of absences, or on its email).
+        _reevaluate(tx, rules, user, Change(everything=True))
+    return user

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -21,10 +21,13 @@ from eventtally.domain.model import (
     EventInfo,
     EventStatus,
     EventUpdate,
+    Segment,
+    SegmentChanges,
     SeriesQuery,
     Workspace,
 )
 from eventtally.domain.ratelimit import Limit, RateBucket
+from eventtally.domain.segments import UserState, matches, parse_filter, referenced
 from eventtally.domain.track import (
     EventItem,
     Identity,
@@ -33,9 +36,9 @@ from eventtally.domain.track import (
     TrackRequest,
 )
 from eventtally.errors import ConflictError
-from eventtally.store.base import Store, hash_secret, new_braze_id
+from eventtally.store.base import DEFAULT_TRACKED_LIMIT, Store, hash_secret, new_braze_id
 from eventtally.store.idempotency import Recorded, record, replay
-from eventtally.store.ingest import apply_track
+from eventtally.store.ingest import Profile, SegmentRule, apply_track
 
 
 @dataclass
@@ -45,6 +48,8 @@ class _User:
     identities: dict[str, str]
     attributes: dict[str, Any] = field(default_factory=dict)
     updated_at: int = 0
+    event_counts: dict[str, int] = field(default_factory=dict)
+    used_apps: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +59,7 @@ class _Event:
     user: int
     app: int | None
     time: int
+    segments: frozenset[int] = frozenset()  # the tracked segments it counts for
 
 
 @dataclass
@@ -66,6 +72,9 @@ class _State:
     events: list[_Event] = field(default_factory=list)
     purchases: list[tuple[int, int, PurchaseItem]] = field(default_factory=list)
     idempotency: dict[tuple[int, str], Recorded] = field(default_factory=dict)
+    segments: list[Segment] = field(default_factory=list)
+    members: dict[int, set[int]] = field(default_factory=dict)  # segment -> users
+    changes: list[tuple[int, int, int]] = field(default_factory=list)  # segment, time, delta
 
 
 class MemoryStore(Store):
@@ -198,6 +207,7 @@ class MemoryStore(Store):
             if e.workspace_id == query.workspace_id
             and e.name == query.event
             and (query.app is None or e.app == query.app)
+            and (query.segment is None or query.segment in e.segments)
         ]
         return [sum(1 for e in events if start <= e.time < end) for start, end in query.ranges]
 
@@ -231,12 +241,141 @@ class MemoryStore(Store):
             self._state.catalogue[(workspace_id, name)] = info
             return info
 
+    # Segments ----------------------------------------------------------------------------
+    def create_segment(
+        self,
+        workspace_id: int,
+        draft: Segment,
+        now: int,
+        tracked_limit: int = DEFAULT_TRACKED_LIMIT,
+    ) -> Segment:
+        with self._lock:
+            state = self._state
+            if draft.tracking:
+                self._check_tracked(workspace_id, tracked_limit, but=0)
+            segment = replace(
+                draft,
+                id=len(state.segments) + 1,
+                workspace_id=workspace_id,
+                segment_id=str(uuid.uuid4()),
+                archived=False,
+                created_at=now,
+                updated_at=now,
+            )
+            state.segments.append(segment)
+            self._rebuild(segment, now)
+            return segment
+
+    def update_segment(
+        self,
+        workspace_id: int,
+        segment_id: str,
+        changes: SegmentChanges,
+        now: int,
+        tracked_limit: int = DEFAULT_TRACKED_LIMIT,
+    ) -> Segment:
+        with self._lock:
+            state = self._state
+            index, current = next(
+                (
+                    (i, s)
+                    for i, s in enumerate(state.segments)
+                    if s.workspace_id == workspace_id
+                    and s.segment_id == segment_id
+                    and not s.archived
+                ),
+                (None, None),
+            )
+            if index is None or current is None:
+                raise ConflictError(f"no live segment {segment_id!r} in this workspace")
+            refilter = changes.filter is not None and changes.filter != current.filter
+            start_tracking = changes.tracking is True and not current.tracking
+            if start_tracking:
+                self._check_tracked(workspace_id, tracked_limit, but=current.id)
+            updated = replace(
+                current,
+                name=current.name if changes.name is None else changes.name,
+                filter=changes.filter if refilter else current.filter,
+                tracking=current.tracking if changes.tracking is None else changes.tracking,
+                description=(
+                    current.description if changes.description is None else changes.description
+                ),
+                tags=current.tags if changes.tags is None else changes.tags,
+                teams=current.teams if changes.teams is None else changes.teams,
+                archived=bool(changes.archived),
+                updated_at=now,
+            )
+            state.segments[index] = updated
+            if updated.archived:
+                left = len(state.members.pop(updated.id, set()))
+                if left:
+                    state.changes.append((updated.id, now, -left))
+                self._mark_events(updated.id, set())
+            elif refilter or start_tracking:
+                self._rebuild(updated, now)
+            elif changes.tracking is False:
+                self._mark_events(updated.id, set())
+            return updated
+
+    def _check_tracked(self, workspace_id: int, limit: int, but: int) -> None:
+        tracked = sum(
+            1
+            for s in self._state.segments
+            if s.workspace_id == workspace_id and s.tracking and not s.archived and s.id != but
+        )
+        if tracked >= limit:
+            raise ConflictError(
+                f"this workspace already tracks {tracked} segments, its limit; "
+                "stop tracking one first (or raise EVENTTALLY_MAX_TRACKED_SEGMENTS)"
+            )
+
+    def _rebuild(self, segment: Segment, now: int) -> None:
+        state = self._state
+        rule = parse_filter(segment.filter)
+        members = {
+            i
+            for i, user in enumerate(state.users)
+            if user.workspace_id == segment.workspace_id
+            and matches(rule, UserState(user.attributes, user.event_counts, user.used_apps))
+        }
+        before = state.members.get(segment.id, set())
+        for delta in (len(members - before), -len(before - members)):
+            if delta:
+                state.changes.append((segment.id, now, delta))
+        state.members[segment.id] = members
+        self._mark_events(segment.id, members if segment.tracking else set())
+
+    def _mark_events(self, segment: int, members: set[int]) -> None:
+        """Every stored event counts for the segment exactly when its user is in `members`."""
+        self._state.events = [
+            replace(e, segments=e.segments | {segment})
+            if e.user in members
+            else replace(e, segments=e.segments - {segment})
+            for e in self._state.events
+        ]
+
+    def list_segments(self, workspace_id: int, include_archived: bool = False) -> list[Segment]:
+        return sorted(
+            (
+                s
+                for s in self._state.segments
+                if s.workspace_id == workspace_id and (include_archived or not s.archived)
+            ),
+            key=lambda s: (s.created_at, s.id),
+        )
+
+    def segment_sizes(self, segment: int, instants: Sequence[int]) -> list[int]:
+        changes = [(time, delta) for s, time, delta in self._state.changes if s == segment]
+        return [sum(d for time, d in changes if time < instant) for instant in instants]
+
 
 class _MemoryTx:
     def __init__(self, state: _State, workspace_id: int, now: int) -> None:
         self.state = state
         self.workspace_id = workspace_id
         self.now = now
+        self.rules: list[SegmentRule] | None = None
+        self.profiles: dict[int, Profile] = {}
 
     def find_user(self, identity: Identity) -> int | None:
         matches = [
@@ -284,8 +423,51 @@ class _MemoryTx:
         info = self.state.catalogue.setdefault((self.workspace_id, name), EventInfo(name))
         return 0, info.status is EventStatus.BLOCKLISTED
 
-    def add_event(self, item: EventItem, event_type: int, user: int, app: int | None) -> None:
-        self.state.events.append(_Event(self.workspace_id, item.name, user, app, item.time))
+    def add_event(
+        self,
+        item: EventItem,
+        event_type: int,
+        user: int,
+        app: int | None,
+        segments: frozenset[int],
+    ) -> None:
+        self.state.events.append(
+            _Event(self.workspace_id, item.name, user, app, item.time, segments)
+        )
+        stored = self.state.users[user]
+        stored.event_counts[item.name] = stored.event_counts.get(item.name, 0) + 1
+        if item.app_id is not None:
+            stored.used_apps.add(item.app_id)
+
+    def segment_rules(self) -> Sequence[SegmentRule]:
+        if self.rules is None:
+            self.rules = []
+            for s in self.state.segments:
+                if s.workspace_id == self.workspace_id and not s.archived:
+                    parsed = parse_filter(s.filter)
+                    self.rules.append(SegmentRule(s.id, s.tracking, parsed, referenced(parsed)))
+        return self.rules
+
+    def profile(self, user: int) -> Profile:
+        if user not in self.profiles:
+            stored = self.state.users[user]
+            self.profiles[user] = Profile(
+                dict(stored.attributes),
+                dict(stored.event_counts),
+                set(stored.used_apps),
+                {s for s, members in self.state.members.items() if user in members},
+            )
+        return self.profiles[user]
+
+    def set_member(self, user: int, segment: int, member: bool) -> None:
+        members = self.state.members.setdefault(segment, set())
+        if member:
+            members.add(user)
+        else:
+            members.discard(user)
+        self.state.changes.append((segment, self.now, 1 if member else -1))
 
     def add_purchase(self, item: PurchaseItem, user: int, app: int | None) -> None:
+        if item.app_id is not None:
+            self.state.users[user].used_apps.add(item.app_id)
         self.state.purchases.append((self.workspace_id, user, item))

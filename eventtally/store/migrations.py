@@ -115,6 +115,63 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX idempotency_keys_expiry ON idempotency_keys (expires_at)
     """,
+    # Segments. Membership is kept current for every live segment (segment_members) and
+    # every change is logged (segment_changes) for size series; events keep the tracked
+    # segments they counted for (",3,7,") so off-grid buckets can be counted exactly, and
+    # a tracked segment's rebuild remembers who was a member then (segment_snapshots) and
+    # up to which event (segments.rebuilt_through).
+    """
+    CREATE TABLE segments (
+        id INTEGER PRIMARY KEY,
+        workspace_id INTEGER NOT NULL REFERENCES workspaces(id),
+        segment_id TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        description TEXT,
+        tags TEXT NOT NULL DEFAULT '[]',
+        teams TEXT NOT NULL DEFAULT '[]',
+        filter TEXT NOT NULL,
+        tracking INTEGER NOT NULL,
+        archived INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        rebuilt_through INTEGER
+    );
+    CREATE INDEX segments_workspace ON segments (workspace_id, created_at);
+    CREATE TABLE segment_members (
+        segment INTEGER NOT NULL,
+        user_id INTEGER NOT NULL,
+        PRIMARY KEY (user_id, segment)
+    ) WITHOUT ROWID;
+    CREATE INDEX segment_members_segment ON segment_members (segment);
+    CREATE TABLE segment_changes (
+        segment INTEGER NOT NULL,
+        time INTEGER NOT NULL,
+        delta INTEGER NOT NULL
+    );
+    CREATE INDEX segment_changes_time ON segment_changes (segment, time);
+    CREATE TABLE segment_snapshots (
+        segment INTEGER NOT NULL,
+        user_id INTEGER NOT NULL,
+        PRIMARY KEY (segment, user_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE user_event_counts (
+        user_id INTEGER NOT NULL,
+        event_type INTEGER NOT NULL,
+        n INTEGER NOT NULL,
+        PRIMARY KEY (user_id, event_type)
+    ) WITHOUT ROWID;
+    INSERT INTO user_event_counts (user_id, event_type, n)
+        SELECT user_id, event_type, count(*) FROM events GROUP BY user_id, event_type;
+    CREATE TABLE user_apps (
+        user_id INTEGER NOT NULL,
+        app INTEGER NOT NULL,
+        PRIMARY KEY (user_id, app)
+    ) WITHOUT ROWID;
+    INSERT OR IGNORE INTO user_apps (user_id, app)
+        SELECT user_id, app FROM events WHERE app IS NOT NULL
+        UNION SELECT user_id, app FROM purchases WHERE app IS NOT NULL;
+    ALTER TABLE events ADD COLUMN segments TEXT
+    """,
 )
 
 

@@ -16,8 +16,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,22 +31,23 @@ from eventtally.domain.model import (
     EventInfo,
     EventStatus,
     EventUpdate,
+    Segment,
+    SegmentChanges,
     SeriesQuery,
     Workspace,
 )
 from eventtally.domain.ratelimit import Limit, RateBucket
 from eventtally.domain.track import (
-    EventItem,
-    Identity,
-    PurchaseItem,
     TrackOutcome,
     TrackRequest,
 )
 from eventtally.errors import ConflictError, StoreError, StoreFull
-from eventtally.store.base import SLOT_US, Store, hash_secret, new_braze_id
+from eventtally.store import sqlite_segments as segments
+from eventtally.store.base import DEFAULT_TRACKED_LIMIT, SLOT_US, Store, hash_secret
 from eventtally.store.idempotency import Recorded, record, replay
 from eventtally.store.ingest import apply_track
 from eventtally.store.migrations import MIGRATIONS, migrate
+from eventtally.store.sqlite_tx import SqliteTx, WriterCaches
 
 T = TypeVar("T")
 log = logging.getLogger("eventtally.store")
@@ -57,13 +57,6 @@ MAX_GROUP = 256  # requests per commit: bounds the latency one commit adds to th
 # per request), so the table keeps up, and a backlog never makes one commit slow.
 PURGE_BATCH = 2 * MAX_GROUP
 
-_IDENTITY_COLUMN = {
-    "external_id": "external_id",
-    "user_alias": "alias",
-    "braze_id": "braze_id",
-    "email": "email",
-    "phone": "phone",
-}
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
 
@@ -101,7 +94,7 @@ class SqliteStore(Store):
         self.path = data_dir / DB_FILE
         self._local = threading.local()
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._caches = _WriterCaches()
+        self._caches = WriterCaches()
         # The latest `now` of a track request in the group being committed (writer thread
         # only): idempotency keys that expired before it are purged before the commit.
         self._purge_before: int | None = None
@@ -458,7 +451,7 @@ class SqliteStore(Store):
                 again = replay(None if row is None else Recorded(*row), idempotency, now)
                 if again is not None:
                     return again
-            tx = _SqliteTx(conn, workspace_id, now, self._caches)
+            tx = SqliteTx(conn, workspace_id, now, self._caches)
             outcome = apply_track(tx, request)
             tx.flush()
             if idempotency is not None:
@@ -517,7 +510,12 @@ class SqliteStore(Store):
                     counts[i] = n
             for i, (start, end) in enumerate(query.ranges):
                 if start % SLOT_US or end % SLOT_US:
-                    counts[i] = self._raw_count(conn, event_type, query.app, start, end)
+                    if query.segment is None:
+                        counts[i] = self._raw_count(conn, event_type, query.app, start, end)
+                    else:
+                        counts[i] = segments.raw_count(
+                            conn, event_type, query.segment, query.app, start, end
+                        )
         return counts
 
     @staticmethod
@@ -531,6 +529,52 @@ class SqliteStore(Store):
             params += (app,)
         n: int = conn.execute(sql, params).fetchone()[0]
         return n
+
+    # Segments ----------------------------------------------------------------------------
+    def create_segment(
+        self,
+        workspace_id: int,
+        draft: Segment,
+        now: int,
+        tracked_limit: int = DEFAULT_TRACKED_LIMIT,
+    ) -> Segment:
+        def create(conn: sqlite3.Connection) -> Segment:
+            self._caches.segments.pop(workspace_id, None)
+            return segments.create(conn, workspace_id, draft, tracked_limit, now)
+
+        return self._write(create)
+
+    def update_segment(
+        self,
+        workspace_id: int,
+        segment_id: str,
+        changes: SegmentChanges,
+        now: int,
+        tracked_limit: int = DEFAULT_TRACKED_LIMIT,
+    ) -> Segment:
+        def update(conn: sqlite3.Connection) -> Segment:
+            self._caches.segments.pop(workspace_id, None)
+            return segments.update(conn, workspace_id, segment_id, changes, tracked_limit, now)
+
+        return self._write(update)
+
+    def list_segments(self, workspace_id: int, include_archived: bool = False) -> list[Segment]:
+        with self._reading() as conn:
+            rows = conn.execute(
+                f"SELECT {segments.COLUMNS} FROM segments WHERE workspace_id = ? "
+                + ("" if include_archived else "AND NOT archived ")
+                + "ORDER BY created_at, id",
+                (workspace_id,),
+            )
+            return [segments.segment_from_row(row) for row in rows]
+
+    def find_segment(self, workspace_id: int, segment_id: str) -> Segment | None:
+        with self._reading() as conn:
+            return segments.find(conn, workspace_id, segment_id)
+
+    def segment_sizes(self, segment: int, instants: Sequence[int]) -> list[int]:
+        with self._reading() as conn:
+            return segments.sizes(conn, segment, instants)
 
     def event_names(self, workspace_id: int, offset: int, limit: int) -> list[str]:
         with self._reading() as conn:
@@ -602,160 +646,3 @@ def _event_info(row: tuple[Any, ...]) -> EventInfo:
         included_in_analytics_report=bool(analytics_report),
         status=EventStatus.BLOCKLISTED if blocklisted else EventStatus.ACTIVE,
     )
-
-
-class _WriterCaches:
-    """Lookups the writer repeats on every request, valid while no other process writes.
-
-    `PRAGMA data_version` changes only when another connection commits (the CLI
-    blocklisting an event while the server runs, say); then everything is dropped.
-    """
-
-    def __init__(self) -> None:
-        self.version = -1
-        self.apps: dict[tuple[int, str], int] = {}
-        self.event_types: dict[tuple[int, str], tuple[int, bool]] = {}
-        self.users: dict[tuple[int, Identity], int] = {}
-
-    def check(self, conn: sqlite3.Connection) -> None:
-        version: int = conn.execute("PRAGMA data_version").fetchone()[0]
-        if version != self.version:
-            self.clear()
-            self.version = version
-
-    def clear(self) -> None:
-        self.apps.clear()
-        self.event_types.clear()
-        self.users.clear()
-
-
-class _SqliteTx:
-    """The ingest primitives on the writer connection, inside one request's savepoint."""
-
-    def __init__(
-        self, conn: sqlite3.Connection, workspace_id: int, now: int, caches: _WriterCaches
-    ) -> None:
-        self.conn = conn
-        self.workspace_id = workspace_id
-        self.now = now
-        self.caches = caches
-        self.event_rows: list[tuple[int, int, int | None, int, bytes | None]] = []
-        self.counts: Counter[tuple[int, int, int]] = Counter()
-
-    def find_user(self, identity: Identity) -> int | None:
-        # email and phone may move between profiles, so only immutable identifiers are cached.
-        cacheable = identity.kind in ("external_id", "user_alias", "braze_id")
-        key = (self.workspace_id, identity)
-        if cacheable and (cached := self.caches.users.get(key)) is not None:
-            return cached
-        column = _IDENTITY_COLUMN[identity.kind]
-        row = self.conn.execute(
-            f"SELECT id FROM users WHERE workspace_id = ? AND {column} = ? "
-            "ORDER BY updated_at DESC, id DESC LIMIT 1",
-            (self.workspace_id, identity.value),
-        ).fetchone()
-        if row is None:
-            return None
-        if cacheable:
-            self.caches.users[key] = row[0]
-        user: int = row[0]
-        return user
-
-    def create_user(self, identity: Identity) -> int:
-        column = _IDENTITY_COLUMN[identity.kind]
-        attributes: dict[str, Any] = {}
-        if identity.kind in ("email", "phone"):
-            attributes[identity.kind] = identity.value
-        cur = self.conn.execute(
-            f"INSERT INTO users (workspace_id, braze_id, {column}, attributes, updated_at) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (self.workspace_id, new_braze_id(), identity.value, _encode(attributes), self.now),
-        )
-        assert cur.lastrowid is not None
-        return cur.lastrowid
-
-    def attributes(self, user: int) -> dict[str, Any]:
-        row = self.conn.execute("SELECT attributes FROM users WHERE id = ?", (user,)).fetchone()
-        attributes: dict[str, Any] = _decode(row[0])
-        return attributes
-
-    def save_attributes(self, user: int, attributes: dict[str, Any]) -> None:
-        email, phone = attributes.get("email"), attributes.get("phone")
-        self.conn.execute(
-            "UPDATE users SET attributes = ?, email = ?, phone = ?, updated_at = ? WHERE id = ?",
-            (
-                _encode(attributes),
-                email if isinstance(email, str) else None,
-                phone if isinstance(phone, str) else None,
-                self.now,
-                user,
-            ),
-        )
-
-    def app_key(self, app_id: str) -> int | None:
-        key = (self.workspace_id, app_id)
-        if (cached := self.caches.apps.get(key)) is not None:
-            return cached
-        row = self.conn.execute(
-            "SELECT id FROM apps WHERE workspace_id = ? AND app_id = ?", (self.workspace_id, app_id)
-        ).fetchone()
-        if row is None:
-            return None
-        self.caches.apps[key] = row[0]
-        app: int = row[0]
-        return app
-
-    def event_type(self, name: str) -> tuple[int, bool]:
-        key = (self.workspace_id, name)
-        if (cached := self.caches.event_types.get(key)) is not None:
-            return cached
-        row = self.conn.execute(
-            "SELECT id, blocklisted FROM event_types WHERE workspace_id = ? AND name = ?", key
-        ).fetchone()
-        if row is None:
-            cur = self.conn.execute(
-                "INSERT INTO event_types (workspace_id, name) VALUES (?, ?)", key
-            )
-            assert cur.lastrowid is not None
-            row = (cur.lastrowid, 0)
-        result = (row[0], bool(row[1]))
-        self.caches.event_types[key] = result
-        return result
-
-    def add_event(self, item: EventItem, event_type: int, user: int, app: int | None) -> None:
-        properties = _encode(item.properties) if item.properties else None
-        self.event_rows.append((event_type, user, app, item.time, properties))
-        slot = item.time // SLOT_US
-        self.counts[(event_type, 0, slot)] += 1
-        if app is not None:
-            self.counts[(event_type, app, slot)] += 1
-
-    def add_purchase(self, item: PurchaseItem, user: int, app: int | None) -> None:
-        self.conn.execute(
-            "INSERT INTO purchases (workspace_id, user_id, app, product_id, currency, price, "
-            "quantity, time, properties) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                self.workspace_id,
-                user,
-                app,
-                item.product_id,
-                item.currency,
-                item.price,
-                item.quantity,
-                item.time,
-                _encode(item.properties) if item.properties else None,
-            ),
-        )
-
-    def flush(self) -> None:
-        """Write the request's events and fold its counts into the aggregates."""
-        self.conn.executemany(
-            "INSERT INTO events (event_type, user_id, app, time, properties) "
-            "VALUES (?, ?, ?, ?, ?)",
-            self.event_rows,
-        )
-        self.conn.executemany(
-            "INSERT INTO event_counts (event_type, segment, app, slot, n) VALUES (?, 0, ?, ?, ?) "
-            "ON CONFLICT (event_type, segment, app, slot) DO UPDATE SET n = n + excluded.n",
-            [(event_type, app, slot, n) for (event_type, app, slot), n in self.counts.items()],
-        )

@@ -19,7 +19,7 @@ from eventtally.errors import ApiError, StoreError, StoreFull
 from eventtally.metrics import Metrics
 from eventtally.settings import Settings
 from eventtally.store.base import Store
-from eventtally.web import events, openapi, track
+from eventtally.web import events, openapi, segments, track
 from eventtally.web.auth import parse_proxies
 from eventtally.web.responses import error_response
 
@@ -31,28 +31,16 @@ def now_us() -> int:
     return time.time_ns() // 1000
 
 
-KNOWN_PATHS = frozenset(
-    {
-        "/users/track",
-        "/events/data_series",
-        "/events/list",
-        "/events",
-        "/healthz",
-        "/metrics",
-        "/openapi.json",
-    }
-)
-
-
 class Observe:
     """Around every request: an `X-Request-Id` UUID on the response (Braze sends one), the
     headers a handler left in `request.state.response_headers` (rate limits) however the
     response was made, the request counted in the metrics, and one access-log line (path
     only: a query string could hold a legacy `api_key`)."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, paths: frozenset[str]) -> None:
         self.app = app
         self.metrics = metrics
+        self.paths = paths  # the API's own paths; anything else is "other" in the metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -77,7 +65,7 @@ class Observe:
         try:
             await self.app(scope, receive, send_with_headers)
         finally:
-            path = scope["path"] if scope["path"] in KNOWN_PATHS else "other"
+            path = scope["path"] if scope["path"] in self.paths else "other"
             self.metrics.requests.inc(endpoint=path, method=scope["method"], status=str(status))
             client = scope.get("client")
             access.info(
@@ -141,6 +129,9 @@ def create_app(
             Route("/events/data_series", events.data_series, methods=["GET"]),
             Route("/events/list", events.events_list, methods=["GET"]),
             Route("/events", events.events_catalogue, methods=["GET"]),
+            Route("/segments/list", segments.segments_list, methods=["GET"]),
+            Route("/segments/details", segments.segment_details, methods=["GET"]),
+            Route("/segments/data_series", segments.segment_data_series, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/metrics", metrics_text, methods=["GET"]),
             Route("/openapi.json", openapi.openapi_json, methods=["GET"]),
@@ -161,5 +152,6 @@ def create_app(
     app.state.idempotency_in_flight = set()
     app.state.metrics = metrics = Metrics()
     store.commit_observer = metrics.commit_seconds.observe
-    app.add_middleware(Observe, metrics=metrics)
+    paths = frozenset(route.path for route in app.routes if isinstance(route, Route))
+    app.add_middleware(Observe, metrics=metrics, paths=paths)
     return app

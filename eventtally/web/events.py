@@ -9,16 +9,15 @@ from zoneinfo import ZoneInfo
 from starlette.requests import Request
 from starlette.responses import Response
 
-from eventtally.domain.buckets import MAX_LENGTH, MIN_LENGTH, Unit, series_buckets
-from eventtally.domain.instants import from_us
+from eventtally.domain.buckets import Unit, series_buckets
 from eventtally.domain.model import SeriesQuery
 from eventtally.domain.ratelimit import RateBucket
-from eventtally.domain.timeparse import TimeParseError, parse_instant
 from eventtally.errors import BadRequest
 from eventtally.store.base import Store
 from eventtally.web.auth import authorize
 from eventtally.web.params import Params
 from eventtally.web.responses import JSON
+from eventtally.web.segments import tracked_segment
 
 EVENT_NAMES_PER_PAGE = 250
 CATALOGUE_PER_PAGE = 50
@@ -29,21 +28,13 @@ async def data_series(request: Request) -> Response:
     store: Store = request.app.state.store
     params = Params(request)
     event = params.text("event", required=True)
-    length = params.integer("length", required=True, minimum=MIN_LENGTH, maximum=MAX_LENGTH)
     assert event is not None  # required=True
-    assert length is not None
+    length = params.length()
     unit_text = params.text("unit") or "day"
     if unit_text not in ("day", "hour"):
         raise BadRequest(f"unit must be 'day' or 'hour', not {unit_text[:40]!r}")
     zone = ZoneInfo(workspace.time_zone)
-    ending_at_text = params.text("ending_at")
-    if ending_at_text is None:
-        ending_at = from_us(request.app.state.clock())
-    else:
-        try:
-            ending_at = parse_instant(ending_at_text, zone)
-        except TimeParseError as exc:
-            raise BadRequest(f"ending_at {ending_at_text[:64]!r} {exc}") from None
+    ending_at = params.ending_at(zone, request.app.state.clock())
     app_key = None
     app_id = params.text("app_id")
     if app_id is not None:
@@ -52,11 +43,11 @@ async def data_series(request: Request) -> Response:
             raise BadRequest(f"app_id {app_id[:64]!r} is not an app of this workspace")
         app_key = app.id
     segment_id = params.text("segment_id")
-    if segment_id is not None:
-        raise BadRequest(f"segment_id {segment_id[:64]!r} is not a known segment")
+    segment = None if segment_id is None else tracked_segment(store, workspace.id, segment_id)
     buckets = series_buckets(zone, Unit(unit_text), ending_at, length)
     ranges = tuple(r for b in buckets for r in b.ranges)
-    counts = iter(store.count_series(SeriesQuery(workspace.id, event, ranges, app=app_key)))
+    query = SeriesQuery(workspace.id, event, ranges, app=app_key, segment=segment)
+    counts = iter(store.count_series(query))
     data = [{"time": b.label, "count": sum(next(counts) for _ in b.ranges)} for b in buckets]
     return JSON({"message": "success", "data": data})
 

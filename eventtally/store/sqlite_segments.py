@@ -1,0 +1,274 @@
+"""Segments in the SQLite store: their rows, rebuilding membership and event series when a
+segment is made, re-filtered or starts being tracked, and the size series."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+
+from eventtally.domain.model import Segment, SegmentChanges
+from eventtally.domain.segments import UserState, matches, parse_filter
+from eventtally.errors import ConflictError
+from eventtally.store.base import SLOT_US
+
+_decode = msgspec.json.Decoder().decode
+COLUMNS = (
+    "id, workspace_id, segment_id, name, filter, tracking, description, tags, teams, "
+    "archived, created_at, updated_at"
+)
+# Floor division of event times into slots; SQLite's `/` truncates toward zero.
+_SLOT = f"((e.time - ((e.time % {SLOT_US}) + {SLOT_US}) % {SLOT_US}) / {SLOT_US})"
+
+
+def segment_from_row(row: tuple[Any, ...]) -> Segment:
+    (key, workspace_id, segment_id, name, text, tracking, description, tags, teams) = row[:9]
+    archived, created_at, updated_at = row[9:]
+    return Segment(
+        id=key,
+        workspace_id=workspace_id,
+        segment_id=segment_id,
+        name=name,
+        filter=json.loads(text),
+        tracking=bool(tracking),
+        description=description,
+        tags=tuple(json.loads(tags)),
+        teams=tuple(json.loads(teams)),
+        archived=bool(archived),
+        created_at=created_at,
+        updated_at=updated_at,
+    )
+
+
+def find(conn: sqlite3.Connection, workspace_id: int, segment_id: str) -> Segment | None:
+    row = conn.execute(
+        f"SELECT {COLUMNS} FROM segments WHERE workspace_id = ? AND segment_id = ?",
+        (workspace_id, segment_id),
+    ).fetchone()
+    return None if row is None else segment_from_row(row)
+
+
+def _check_tracked(conn: sqlite3.Connection, workspace_id: int, limit: int, but: int) -> None:
+    tracked: int = conn.execute(
+        "SELECT count(*) FROM segments WHERE workspace_id = ? AND tracking AND NOT archived "
+        "AND id != ?",
+        (workspace_id, but),
+    ).fetchone()[0]
+    if tracked >= limit:
+        raise ConflictError(
+            f"this workspace already tracks {tracked} segments, its limit; "
+            "stop tracking one first (or raise EVENTTALLY_MAX_TRACKED_SEGMENTS)"
+        )
+
+
+def create(
+    conn: sqlite3.Connection, workspace_id: int, segment: Segment, tracked_limit: int, now: int
+) -> Segment:
+    if segment.tracking:
+        _check_tracked(conn, workspace_id, tracked_limit, but=0)
+    cur = conn.execute(
+        "INSERT INTO segments (workspace_id, segment_id, name, filter, tracking, description, "
+        "tags, teams, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            workspace_id,
+            str(uuid.uuid4()),
+            segment.name,
+            json.dumps(segment.filter),
+            int(segment.tracking),
+            segment.description,
+            json.dumps(list(segment.tags)),
+            json.dumps(list(segment.teams)),
+            now,
+            now,
+        ),
+    )
+    assert cur.lastrowid is not None
+    row = conn.execute(f"SELECT {COLUMNS} FROM segments WHERE id = ?", (cur.lastrowid,))
+    created = segment_from_row(row.fetchone())
+    rebuild(conn, created, now)
+    return created
+
+
+def update(
+    conn: sqlite3.Connection,
+    workspace_id: int,
+    segment_id: str,
+    changes: SegmentChanges,
+    tracked_limit: int,
+    now: int,
+) -> Segment:
+    current = find(conn, workspace_id, segment_id)
+    if current is None or current.archived:
+        raise ConflictError(f"no live segment {segment_id!r} in this workspace")
+    values: dict[str, object] = {}
+    for column in ("name", "description"):
+        if (value := getattr(changes, column)) is not None:
+            values[column] = value
+    for column in ("tags", "teams"):
+        if (value := getattr(changes, column)) is not None:
+            values[column] = json.dumps(list(value))
+    refilter = changes.filter is not None and changes.filter != current.filter
+    if refilter:
+        values["filter"] = json.dumps(changes.filter)
+    start_tracking = changes.tracking is True and not current.tracking
+    if changes.tracking is not None:
+        values["tracking"] = int(changes.tracking)
+        if start_tracking:
+            _check_tracked(conn, workspace_id, tracked_limit, but=current.id)
+    if changes.archived:
+        values["archived"] = 1
+    values["updated_at"] = now
+    assignments = ", ".join(f"{column} = ?" for column in values)
+    conn.execute(f"UPDATE segments SET {assignments} WHERE id = ?", (*values.values(), current.id))
+    updated = find(conn, workspace_id, segment_id)
+    assert updated is not None
+    if updated.archived:
+        _forget(conn, updated.id, now)
+    elif refilter or start_tracking:
+        rebuild(conn, updated, now)
+    elif changes.tracking is False:
+        conn.execute("DELETE FROM event_counts WHERE segment = ?", (updated.id,))
+        conn.execute("DELETE FROM segment_snapshots WHERE segment = ?", (updated.id,))
+    return updated
+
+
+def _forget(conn: sqlite3.Connection, segment: int, now: int) -> None:
+    """An archived segment keeps no members, counts or snapshot; its size history stays."""
+    left: int = conn.execute(
+        "SELECT count(*) FROM segment_members WHERE segment = ?", (segment,)
+    ).fetchone()[0]
+    if left:
+        conn.execute(
+            "INSERT INTO segment_changes (segment, time, delta) VALUES (?, ?, ?)",
+            (segment, now, -left),
+        )
+    for table in ("segment_members", "segment_snapshots", "event_counts"):
+        conn.execute(f"DELETE FROM {table} WHERE segment = ?", (segment,))
+
+
+def _profiles(conn: sqlite3.Connection, workspace_id: int) -> dict[int, UserState]:
+    counts: defaultdict[int, dict[str, int]] = defaultdict(dict)
+    for user, name, n in conn.execute(
+        "SELECT c.user_id, t.name, c.n FROM user_event_counts c "
+        "JOIN event_types t ON t.id = c.event_type WHERE t.workspace_id = ?",
+        (workspace_id,),
+    ):
+        counts[user][name] = n
+    apps: defaultdict[int, set[str]] = defaultdict(set)
+    for user, app_id in conn.execute(
+        "SELECT u.user_id, a.app_id FROM user_apps u JOIN apps a ON a.id = u.app "
+        "WHERE a.workspace_id = ?",
+        (workspace_id,),
+    ):
+        apps[user].add(app_id)
+    return {
+        user: UserState(_decode(attributes), counts[user], apps[user])
+        for user, attributes in conn.execute(
+            "SELECT id, attributes FROM users WHERE workspace_id = ?", (workspace_id,)
+        )
+    }
+
+
+def rebuild(conn: sqlite3.Connection, segment: Segment, now: int) -> None:
+    """Membership as every profile is now; for a tracked segment, its event series from
+    every stored event of those members (architecture decision 5)."""
+    rule = parse_filter(segment.filter)
+    members = {
+        user
+        for user, state in _profiles(conn, segment.workspace_id).items()
+        if matches(rule, state)
+    }
+    before = {
+        user
+        for (user,) in conn.execute(
+            "SELECT user_id FROM segment_members WHERE segment = ?", (segment.id,)
+        )
+    }
+    joined, left = members - before, before - members
+    conn.executemany(
+        "INSERT INTO segment_members (segment, user_id) VALUES (?, ?)",
+        [(segment.id, user) for user in joined],
+    )
+    conn.executemany(
+        "DELETE FROM segment_members WHERE segment = ? AND user_id = ?",
+        [(segment.id, user) for user in left],
+    )
+    for delta in (len(joined), -len(left)):
+        if delta:
+            conn.execute(
+                "INSERT INTO segment_changes (segment, time, delta) VALUES (?, ?, ?)",
+                (segment.id, now, delta),
+            )
+    conn.execute("DELETE FROM event_counts WHERE segment = ?", (segment.id,))
+    conn.execute("DELETE FROM segment_snapshots WHERE segment = ?", (segment.id,))
+    if not segment.tracking:
+        return
+    conn.execute(
+        "INSERT INTO segment_snapshots (segment, user_id) "
+        "SELECT segment, user_id FROM segment_members WHERE segment = ?",
+        (segment.id,),
+    )
+    through: int = conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
+    # Once for every app together (app 0), once per app.
+    for app, group, only_apps in (("0", "", ""), ("e.app", "e.app, ", "AND e.app IS NOT NULL ")):
+        conn.execute(
+            "INSERT INTO event_counts (event_type, segment, app, slot, n) "
+            f"SELECT e.event_type, ?1, {app}, {_SLOT}, count(*) FROM events e "
+            "JOIN event_types t ON t.id = e.event_type "
+            f"WHERE t.workspace_id = ?2 AND e.id <= ?3 {only_apps}"
+            "AND e.user_id IN (SELECT user_id FROM segment_snapshots WHERE segment = ?1) "
+            f"GROUP BY e.event_type, {group}{_SLOT}",
+            (segment.id, segment.workspace_id, through),
+        )
+    conn.execute("UPDATE segments SET rebuilt_through = ? WHERE id = ?", (through, segment.id))
+
+
+def raw_count(
+    conn: sqlite3.Connection,
+    event_type: int,
+    segment: int,
+    app: int | None,
+    start: int,
+    end: int,
+) -> int:
+    """Events counted for a tracked segment in [start, end), from the raw events: up to the
+    last rebuild by the members then, after it by what each event recorded at ingest."""
+    through: int = conn.execute(
+        "SELECT coalesce(rebuilt_through, 0) FROM segments WHERE id = ?", (segment,)
+    ).fetchone()[0]
+    sql = (
+        "SELECT count(*) FROM events e WHERE e.event_type = ? AND e.time >= ? AND e.time < ? "
+        "AND ((e.id <= ? AND e.user_id IN "
+        "(SELECT user_id FROM segment_snapshots WHERE segment = ?)) "
+        "OR (e.id > ? AND e.segments LIKE ?))"
+    )
+    params: tuple[object, ...] = (
+        event_type,
+        start,
+        end,
+        through,
+        segment,
+        through,
+        f"%,{segment},%",
+    )
+    if app is not None:
+        sql += " AND e.app = ?"
+        params += (app,)
+    n: int = conn.execute(sql, params).fetchone()[0]
+    return n
+
+
+def sizes(conn: sqlite3.Connection, segment: int, instants: Sequence[int]) -> list[int]:
+    """The number of members just before each instant."""
+    return [
+        conn.execute(
+            "SELECT coalesce(sum(delta), 0) FROM segment_changes WHERE segment = ? AND time < ?",
+            (segment, instant),
+        ).fetchone()[0]
+        for instant in instants
+    ]
