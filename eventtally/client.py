@@ -75,8 +75,11 @@ __all__ = [
     "EventtallyClientError",
     "PermissionDeniedError",
     "RateLimitedError",
+    "Segment",
+    "SegmentDetails",
     "SeriesPoint",
     "ServerError",
+    "SizePoint",
     "TrackError",
     "TrackResult",
     "TransportError",
@@ -94,6 +97,11 @@ _TRACK: Final = "/users/track"
 _SERIES: Final = "/events/data_series"
 _EVENT_NAMES: Final = "/events/list"
 _CATALOGUE: Final = "/events"
+_SEGMENTS: Final = "/segments/list"
+_SEGMENT_DETAILS: Final = "/segments/details"
+_SEGMENT_SERIES: Final = "/segments/data_series"
+SEGMENTS_PER_PAGE: Final = 100
+"""`GET /segments/list` pages hold 100 segments; a shorter page is the last."""
 _USER_AGENT: Final = "eventtally-client"
 _REDACTED: Final = "<api key>"
 
@@ -292,6 +300,54 @@ class CatalogueEvent:
     included_in_analytics_report: bool
     status: str
     tag_names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One entry of `GET /segments/list`.
+
+    Example::
+
+        Segment(id="5c5e...", name="Pro users", analytics_tracking_enabled=True, tags=())
+    """
+
+    id: str
+    name: str
+    analytics_tracking_enabled: bool
+    tags: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SegmentDetails:
+    """`GET /segments/details`: `description` is the filter in words, `text_description`
+    what the operator wrote.
+
+    Example::
+
+        details = client.segment_details(segment_id)
+        print(details.name, details.description)
+    """
+
+    name: str
+    description: str | None
+    text_description: str | None
+    tags: tuple[str, ...]
+    teams: tuple[str, ...]
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class SizePoint:
+    """One day of `segment_data_series`: the segment's size at the end of that day.
+
+    Example::
+
+        SizePoint(time=date(2026, 1, 5), size=120)
+    """
+
+    time: date
+    size: int
 
 
 # The part shared by both clients: no I/O ---------------------------------------------------
@@ -527,6 +583,81 @@ class _Core:
                 )
             )
         return entries
+
+    @staticmethod
+    def segments(response: httpx.Response) -> list[Segment]:
+        raw = _json_object(response).get("segments")
+        if not isinstance(raw, list):
+            raise _unexpected(response, "no 'segments' array")
+        found = []
+        for entry in raw:
+            if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
+                raise _unexpected(response, f"a segment has no id: {entry!r:.80}")
+            tags = entry.get("tags")
+            found.append(
+                Segment(
+                    id=entry["id"],
+                    name=str(entry.get("name", "")),
+                    analytics_tracking_enabled=entry.get("analytics_tracking_enabled") is True,
+                    tags=tuple(t for t in tags if isinstance(t, str))
+                    if isinstance(tags, list)
+                    else (),
+                )
+            )
+        return found
+
+    @staticmethod
+    def segment_details(response: httpx.Response) -> SegmentDetails:
+        raw = _json_object(response)
+
+        def text(key: str) -> str | None:
+            value = raw.get(key)
+            return value if isinstance(value, str) else None
+
+        def names(key: str) -> tuple[str, ...]:
+            value = raw.get(key)
+            return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()
+
+        try:
+            created = datetime.fromisoformat(str(raw.get("created_at")))
+            updated = datetime.fromisoformat(str(raw.get("updated_at")))
+        except ValueError:
+            raise _unexpected(response, "created_at/updated_at are not ISO 8601") from None
+        return SegmentDetails(
+            name=text("name") or "",
+            description=text("description"),
+            text_description=text("text_description"),
+            tags=names("tags"),
+            teams=names("teams"),
+            created_at=created,
+            updated_at=updated,
+        )
+
+    @staticmethod
+    def sizes(response: httpx.Response) -> list[SizePoint]:
+        data = _json_object(response).get("data")
+        if not isinstance(data, list):
+            raise _unexpected(response, "no 'data' array")
+        points = []
+        for raw in data:
+            label = raw.get("time") if isinstance(raw, dict) else None
+            size = raw.get("size") if isinstance(raw, dict) else None
+            if not isinstance(label, str) or not isinstance(size, int) or isinstance(size, bool):
+                raise _unexpected(response, f"a point is not {{time, size}}: {raw!r:.80}")
+            try:
+                points.append(SizePoint(date.fromisoformat(label), size))
+            except ValueError:
+                raise _unexpected(response, f"time {label!r:.60} is not a date") from None
+        return points
+
+    @staticmethod
+    def sizes_params(
+        segment_id: str, length: int, ending_at: str | datetime | date | None
+    ) -> dict[str, str]:
+        params = {"segment_id": segment_id, "length": str(length)}
+        if ending_at is not None:
+            params["ending_at"] = _ending_at_text(ending_at)
+        return params
 
     def next_page(self, response: httpx.Response, seen: set[str]) -> httpx.URL | None:
         """The `Link` header's rel="next", resolved against the page's URL (RFC 3986)."""
@@ -947,6 +1078,44 @@ class Client:
             yield from self._core.catalogue(response)
             url = self._core.next_page(response, seen)
 
+    def list_segments(self, sort_direction: str = "asc") -> Iterator[Segment]:
+        """Every live segment (`GET /segments/list`), oldest first (or newest: "desc").
+
+        Example::
+
+            tracked = [s.id for s in client.list_segments() if s.analytics_tracking_enabled]
+        """
+        page = 0
+        while True:
+            params = {"page": str(page), "sort_direction": sort_direction}
+            found = self._core.segments(self._send("GET", _SEGMENTS, params=params))
+            yield from found
+            if len(found) < SEGMENTS_PER_PAGE:
+                return
+            page += 1
+
+    def segment_details(self, segment_id: str) -> SegmentDetails:
+        """`GET /segments/details`.
+
+        Example::
+
+            print(client.segment_details(segment_id).description)
+        """
+        response = self._send("GET", _SEGMENT_DETAILS, params={"segment_id": segment_id})
+        return self._core.segment_details(response)
+
+    def segment_data_series(
+        self, segment_id: str, length: int, ending_at: str | datetime | date | None = None
+    ) -> list[SizePoint]:
+        """`GET /segments/data_series`: the segment's size at the end of each day.
+
+        Example::
+
+            sizes = client.segment_data_series(segment_id, 30)
+        """
+        params = self._core.sizes_params(segment_id, length, ending_at)
+        return self._core.sizes(self._send("GET", _SEGMENT_SERIES, params=params))
+
 
 class AsyncClient:
     """The asyncio twin of `Client` (asyncio tasks for concurrent `track` requests).
@@ -1154,3 +1323,42 @@ class AsyncClient:
             for entry in self._core.catalogue(response):
                 yield entry
             url = self._core.next_page(response, seen)
+
+    async def list_segments(self, sort_direction: str = "asc") -> AsyncIterator[Segment]:
+        """Every live segment (`GET /segments/list`), as `Client.list_segments`.
+
+        Example::
+
+            segments = [s async for s in client.list_segments()]
+        """
+        page = 0
+        while True:
+            params = {"page": str(page), "sort_direction": sort_direction}
+            found = self._core.segments(await self._send("GET", _SEGMENTS, params=params))
+            for segment in found:
+                yield segment
+            if len(found) < SEGMENTS_PER_PAGE:
+                return
+            page += 1
+
+    async def segment_details(self, segment_id: str) -> SegmentDetails:
+        """`GET /segments/details`, as `Client.segment_details`.
+
+        Example::
+
+            details = await client.segment_details(segment_id)
+        """
+        response = await self._send("GET", _SEGMENT_DETAILS, params={"segment_id": segment_id})
+        return self._core.segment_details(response)
+
+    async def segment_data_series(
+        self, segment_id: str, length: int, ending_at: str | datetime | date | None = None
+    ) -> list[SizePoint]:
+        """`GET /segments/data_series`, as `Client.segment_data_series`.
+
+        Example::
+
+            sizes = await client.segment_data_series(segment_id, 30)
+        """
+        params = self._core.sizes_params(segment_id, length, ending_at)
+        return self._core.sizes(await self._send("GET", _SEGMENT_SERIES, params=params))

@@ -199,6 +199,70 @@ _SCHEMAS: dict[str, Any] = {
             },
         },
     },
+    "SegmentList": {
+        "type": "object",
+        "required": ["message", "segments"],
+        "properties": {
+            "message": {"const": "success"},
+            "segments": {
+                "type": "array",
+                "maxItems": 100,
+                "items": {
+                    "type": "object",
+                    "required": ["id", "name", "analytics_tracking_enabled", "tags"],
+                    "properties": {
+                        "id": {"type": "string"},
+                        "name": {"type": "string"},
+                        "analytics_tracking_enabled": {"type": "boolean"},
+                        "tags": {"type": "array", "items": {"type": "string"}},
+                    },
+                },
+            },
+        },
+    },
+    "SegmentDetails": {
+        "type": "object",
+        "required": [
+            "message",
+            "created_at",
+            "updated_at",
+            "name",
+            "description",
+            "text_description",
+            "tags",
+            "teams",
+        ],
+        "properties": {
+            "message": {"const": "success"},
+            "created_at": {"type": "string"},
+            "updated_at": {"type": "string"},
+            "name": {"type": "string"},
+            "description": {"type": "string", "description": "The filter in words"},
+            "text_description": {"type": ["string", "null"]},
+            "tags": {"type": "array", "items": {"type": "string"}},
+            "teams": {"type": "array", "items": {"type": "string"}},
+        },
+    },
+    "SegmentSizes": {
+        "type": "object",
+        "required": ["message", "data"],
+        "properties": {
+            "message": {"const": "success"},
+            "data": {
+                "type": "array",
+                "minItems": MIN_LENGTH,
+                "maxItems": MAX_LENGTH,
+                "items": {
+                    "type": "object",
+                    "required": ["time", "size"],
+                    "properties": {
+                        "time": {"type": "string"},
+                        "size": {"type": "integer", "minimum": 0},
+                    },
+                },
+            },
+        },
+    },
     "Health": {
         "type": "object",
         "required": ["message"],
@@ -295,6 +359,53 @@ def document() -> dict[str, Any]:
                             "A page of the catalogue; Link holds rel=next/prev",
                             {**_rate_headers(), "Link": {"schema": {"type": "string"}}},
                         ),
+                        **_errors(400, 401, 403, 429),
+                    },
+                }
+            },
+            "/segments/list": {
+                "get": {
+                    "operationId": "segmentsList",
+                    "summary": "Live segments, 100 a page, by creation time",
+                    "security": secured,
+                    "parameters": [
+                        _query("page", {"type": "integer", "minimum": 0}),
+                        _query("sort_direction", {"enum": ["asc", "desc"]}),
+                    ],
+                    "responses": {
+                        "200": _json(_ref("SegmentList"), "A page of segments", _rate_headers()),
+                        **_errors(400, 401, 403, 429),
+                    },
+                }
+            },
+            "/segments/details": {
+                "get": {
+                    "operationId": "segmentDetails",
+                    "summary": "One segment",
+                    "security": secured,
+                    "parameters": [_query("segment_id", {"type": "string"}, required=True)],
+                    "responses": {
+                        "200": _json(_ref("SegmentDetails"), "The segment", _rate_headers()),
+                        **_errors(400, 401, 403, 429),
+                    },
+                }
+            },
+            "/segments/data_series": {
+                "get": {
+                    "operationId": "segmentDataSeries",
+                    "summary": "A segment's size at the end of each day",
+                    "security": secured,
+                    "parameters": [
+                        _query("segment_id", {"type": "string"}, required=True),
+                        _query(
+                            "length",
+                            {"type": "integer", "minimum": MIN_LENGTH, "maximum": MAX_LENGTH},
+                            required=True,
+                        ),
+                        _query("ending_at", {"type": "string"}),
+                    ],
+                    "responses": {
+                        "200": _json(_ref("SegmentSizes"), "Daily sizes", _rate_headers()),
                         **_errors(400, 401, 403, 429),
                     },
                 }

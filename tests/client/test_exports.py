@@ -13,7 +13,10 @@ import eventtally.client
 EXPECTED = {
     "Client",
     "AsyncClient",
+    "Segment",
+    "SegmentDetails",
     "SeriesPoint",
+    "SizePoint",
     "TrackResult",
     "TrackError",
     "CatalogueEvent",

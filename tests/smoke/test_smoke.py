@@ -7,18 +7,49 @@ import shutil
 import signal
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from tests.smoke.server import init, serving, stop
+from tests.smoke.server import eventtally, init, serving, stop
 
 pytestmark = pytest.mark.slow
+
+
+def curl_series(url: str, key: str, app_id: str, segment_id: str | None) -> dict[str, Any]:
+    """Braze's documented request, as documented: host and placeholders substituted."""
+    curl = shutil.which("curl")
+    assert curl is not None, "curl is installed by the test set-up"
+    segment = ["-d", f"segment_id={segment_id}"] if segment_id is not None else []
+    done = subprocess.run(
+        [
+            curl, "-sS", "-G",
+            "-d", "event=event_name", "-d", "length=24", "-d", "unit=hour",
+            "-d", "ending_at=2014-12-10T23%3A59%3A59-05%3A00",
+            "-d", f"app_id={app_id}", *segment,
+            "-H", f"Authorization: Bearer {key}",
+            f"{url}/events/data_series",
+        ],
+        capture_output=True, text=True, timeout=30, check=True,
+    )  # fmt: skip
+    body: dict[str, Any] = json.loads(done.stdout)
+    return body
 
 
 def test_braze_documented_request(tmp_path: Path) -> None:
     setup = init(tmp_path / "data", "America/New_York")
     key, app_id = setup["api_key"], setup["app_id"]
+    # A tracked segment made with the CLI: every third user is "gold".
+    made = eventtally(
+        "segments", "create", "--data", str(tmp_path / "data"), "--name", "Gold",
+        "--filter", '{"attribute": "tier", "op": "eq", "value": "gold"}', "--json",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    segment_id = json.loads(made.stdout)["id"]
+    tiers = [
+        {"external_id": f"user-{i}", "tier": "gold" if i % 3 == 0 else "silver"} for i in range(24)
+    ]
     # One event in each hour of 2014-12-10 (New York), n+1 events in hour n; a few just outside.
     events = []
     for hour in range(24):
@@ -37,30 +68,21 @@ def test_braze_documented_request(tmp_path: Path) -> None:
     ]
     with serving(tmp_path / "data") as server:
         with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}) as http:
+            assert http.post("/users/track", json={"attributes": tiers}).status_code == 201
             for i in range(0, len(events), 75):
                 response = http.post("/users/track", json={"events": events[i : i + 75]})
                 assert response.status_code == 201, response.text
                 assert response.json()["events_processed"] == len(events[i : i + 75])
-        curl = shutil.which("curl")
-        assert curl is not None, "curl is installed by the test set-up"
-        # Braze's documented request, host and placeholders substituted, segment_id left out
-        # until segments exist.
-        done = subprocess.run(
-            [
-                curl, "-sS", "-G",
-                "-d", "event=event_name", "-d", "length=24", "-d", "unit=hour",
-                "-d", "ending_at=2014-12-10T23%3A59%3A59-05%3A00",
-                "-d", f"app_id={app_id}",
-                "-H", f"Authorization: Bearer {key}",
-                f"{server.url}/events/data_series",
-            ],
-            capture_output=True, text=True, timeout=30, check=True,
-        )  # fmt: skip
-        body = json.loads(done.stdout)
+        hours = [f"2014-12-10T{h:02d}:00:00-05:00" for h in range(24)]
+        body = curl_series(server.url, key, app_id, segment_id)
         assert body["message"] == "success"
-        assert [p["time"] for p in body["data"]] == [
-            f"2014-12-10T{h:02d}:00:00-05:00" for h in range(24)
+        assert [p["time"] for p in body["data"]] == hours
+        # Hour h holds users 0..h; the app only on even hours; gold users are 0, 3, 6, ...
+        assert [p["count"] for p in body["data"]] == [
+            h // 3 + 1 if h % 2 == 0 else 0 for h in range(24)
         ]
+        body = curl_series(server.url, key, app_id, None)
+        assert [p["time"] for p in body["data"]] == hours
         assert [p["count"] for p in body["data"]] == [h + 1 if h % 2 == 0 else 0 for h in range(24)]
         # Without the app filter every event of the day counts, in its hour.
         all_apps = httpx.get(
