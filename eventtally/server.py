@@ -13,6 +13,7 @@ from collections.abc import Callable
 from granian.constants import Interfaces
 from granian.log import LogLevels
 from granian.server.embed import Server
+from starlette.types import ASGIApp
 
 from eventtally import logs
 from eventtally.settings import Settings
@@ -23,11 +24,20 @@ from eventtally.web.app import create_app
 def run(store: Store, settings: Settings, on_ready: Callable[[], None] | None = None) -> None:
     """Serve until SIGTERM or SIGINT, then close the store."""
     logs.configure()
-    app = create_app(store, settings)
+    try:
+        serve_asgi(create_app(store, settings), settings.host, settings.port, on_ready)
+    finally:
+        store.close()
+
+
+def serve_asgi(
+    app: ASGIApp, host: str, port: int, on_ready: Callable[[], None] | None = None
+) -> None:
+    """Serve an ASGI app on granian's embedded server until SIGTERM or SIGINT."""
     server = Server(
         app,
-        address=settings.host,
-        port=settings.port,
+        address=host,
+        port=port,
         interface=Interfaces.ASGI,
         log_access=False,
         # granian warns on every start that embedding is experimental; that is what we use.
@@ -41,20 +51,17 @@ def run(store: Store, settings: Settings, on_ready: Callable[[], None] | None = 
             loop.add_signal_handler(sig, server.stop)
         serving = asyncio.ensure_future(server.serve())
         if on_ready is not None:
-            await _wait_listening(settings)
+            await _wait_listening(host, port)
             on_ready()
         await serving
 
-    try:
-        asyncio.run(main())
-    finally:
-        store.close()
+    asyncio.run(main())
 
 
-async def _wait_listening(settings: Settings) -> None:
+async def _wait_listening(host: str, port: int) -> None:
     for _ in range(200):
         try:
-            _, writer = await asyncio.open_connection(settings.host, settings.port)
+            _, writer = await asyncio.open_connection(host, port)
         except OSError:
             await asyncio.sleep(0.02)
             continue

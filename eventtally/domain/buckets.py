@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from eventtally.domain.instants import (
@@ -116,19 +117,26 @@ def series_buckets(zone: ZoneInfo, unit: Unit, ending_at: datetime, length: int)
     if not MIN_LENGTH <= length <= MAX_LENGTH:
         raise ValueError(f"length must be between {MIN_LENGTH} and {MAX_LENGTH}")
     moment = ending_at - ONE_US
+    # A series depends only on its last bucket: find that, then walk back (or reuse a walk:
+    # queries ending "now" ask for the same series all hour, or all day).
     if unit is Unit.DAY:
-        return _day_series(zone, moment, length)
+        return list(_day_series(zone, moment.astimezone(zone).date(), length))
     start, end = _hour_bounds(zone, moment)
+    return list(_hour_series(zone, start, end, length))
+
+
+@lru_cache(maxsize=1024)
+def _hour_series(zone: ZoneInfo, start: datetime, end: datetime, length: int) -> tuple[Bucket, ...]:
     buckets = []
     for _ in range(length):
         buckets.append(Bucket(_hour_label(zone, start), ((to_us(start), to_us(end)),)))
         end = start
         start, _ = _hour_bounds(zone, start - ONE_US)
-    buckets.reverse()
-    return buckets
+    return tuple(reversed(buckets))
 
 
-def _day_series(zone: ZoneInfo, moment: datetime, length: int) -> list[Bucket]:
+@lru_cache(maxsize=1024)
+def _day_series(zone: ZoneInfo, day: date, length: int) -> tuple[Bucket, ...]:
     firsts: dict[date, datetime] = {}
 
     def first(day: date) -> datetime:
@@ -137,12 +145,10 @@ def _day_series(zone: ZoneInfo, moment: datetime, length: int) -> list[Bucket]:
             firsts[day] = first_instant_of_date(zone, day)
         return firsts[day]
 
-    day = moment.astimezone(zone).date()
     buckets = []
     for _ in range(length):
         start = first(day)
         ranges = _day_ranges(zone, start, first(day + ONE_DAY), first(day + 2 * ONE_DAY))
         buckets.append(Bucket(day.isoformat(), tuple((to_us(a), to_us(b)) for a, b in ranges)))
         day = (start - ONE_US).astimezone(zone).date()
-    buckets.reverse()
-    return buckets
+    return tuple(reversed(buckets))

@@ -1,0 +1,1 @@
+"""eventtally's benchmark: `python -m bench.run` (see docs/performance.md)."""
