@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8080
 DATA   ?= data/demo
 
-.PHONY: run test setup lint typecheck pytest clean
+.PHONY: run test setup system-deps lint typecheck pytest bench clean
 
 # The venv is rebuilt whenever pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml
@@ -26,10 +26,17 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-pytest: setup
+system-deps:
+	bash scripts/system-deps.sh
+
+pytest: setup system-deps
 	$(BIN)/python -m pytest
 
 test: lint typecheck pytest
+
+# The benchmark (about 10 minutes at its default 10M events): see docs/performance.md.
+bench: setup system-deps
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The Debian packages the test suite uses, installed when missing and we are root:
+# curl (Braze's documented request in the smoke test), wrk (the benchmark's load),
+# chromium (the dashboard's browser tests). Without root, the tests that need a
+# missing one are skipped and say why.
+set -euo pipefail
+need=()
+command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
+[ -x /usr/bin/chromium ] || need+=(chromium)
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+    echo "system-deps: missing Debian packages: ${need[*]} (run as root to install them)"
+    exit 0
+fi
+echo "system-deps: installing ${need[*]}"
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
