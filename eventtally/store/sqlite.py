@@ -539,7 +539,7 @@ class SqliteStore(Store):
         tracked_limit: int = DEFAULT_TRACKED_LIMIT,
     ) -> Segment:
         def create(conn: sqlite3.Connection) -> Segment:
-            self._caches.segments.pop(workspace_id, None)
+            self._caches.clear()  # rules and memberships change
             return segments.create(conn, workspace_id, draft, tracked_limit, now)
 
         return self._write(create)
@@ -553,7 +553,7 @@ class SqliteStore(Store):
         tracked_limit: int = DEFAULT_TRACKED_LIMIT,
     ) -> Segment:
         def update(conn: sqlite3.Connection) -> Segment:
-            self._caches.segments.pop(workspace_id, None)
+            self._caches.clear()  # rules and memberships change
             return segments.update(conn, workspace_id, segment_id, changes, tracked_limit, now)
 
         return self._write(update)

@@ -4,7 +4,7 @@ request's savepoint, and the lookups the writer caches between requests."""
 from __future__ import annotations
 
 import sqlite3
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,6 +22,7 @@ _IDENTITY_COLUMN = {
     "email": "email",
     "phone": "phone",
 }
+PROFILE_CACHE = 100_000
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
 
@@ -39,6 +40,9 @@ class WriterCaches:
         self.event_types: dict[tuple[int, str], tuple[int, bool]] = {}
         self.users: dict[tuple[int, Identity], int] = {}
         self.segments: dict[int, list[SegmentRule]] = {}
+        # Profiles segment rules read, kept current by the rules themselves; the most
+        # recently used ones, so a busy user costs no queries (bounded: memory stays flat).
+        self.profiles: OrderedDict[int, Profile] = OrderedDict()
 
     def check(self, conn: sqlite3.Connection) -> None:
         version: int = conn.execute("PRAGMA data_version").fetchone()[0]
@@ -51,6 +55,7 @@ class WriterCaches:
         self.event_types.clear()
         self.users.clear()
         self.segments.clear()
+        self.profiles.clear()
 
     def segment_rules(self, conn: sqlite3.Connection, workspace_id: int) -> list[SegmentRule]:
         rules = self.segments.get(workspace_id)
@@ -83,15 +88,17 @@ class SqliteTx:
         self.counts: Counter[tuple[int, int, int, int]] = Counter()
         self.user_counts: Counter[tuple[int, int]] = Counter()  # (user, event type)
         self.user_apps: set[tuple[int, int]] = set()
-        self.profiles: dict[int, Profile] = {}
 
     # Segments ----------------------------------------------------------------------------
     def segment_rules(self) -> Sequence[SegmentRule]:
         return self.caches.segment_rules(self.conn, self.workspace_id)
 
     def profile(self, user: int) -> Profile:
-        profile = self.profiles.get(user)
-        if profile is None:
+        profiles = self.caches.profiles
+        profile = profiles.get(user)
+        if profile is not None:
+            profiles.move_to_end(user)
+        else:
             counts = dict(
                 self.conn.execute(
                     "SELECT t.name, c.n FROM user_event_counts c "
@@ -114,7 +121,9 @@ class SqliteTx:
                 )
             }
             profile = Profile(self.attributes(user), counts, apps, segments)
-            self.profiles[user] = profile
+            profiles[user] = profile
+            if len(profiles) > PROFILE_CACHE:
+                profiles.popitem(last=False)
         return profile
 
     def set_member(self, user: int, segment: int, member: bool) -> None:
