@@ -130,7 +130,7 @@ def cmd_track(args: argparse.Namespace) -> None:
         )
 
 
-def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     query = commands.add_parser(
         "query",
         help="Show an event's series in the terminal.",

@@ -1,0 +1,5 @@
+import sys
+
+from eventtally.cli import main
+
+sys.exit(main())

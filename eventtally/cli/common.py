@@ -1,0 +1,107 @@
+"""What every CLI command shares: one-line errors, the store, the workspace, output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from eventtally.domain.model import Workspace
+from eventtally.errors import EventtallyError
+from eventtally.settings import Settings
+from eventtally.store.base import Store
+from eventtally.store.sqlite import SqliteStore
+
+DEFAULT_WORKSPACE = "default"
+
+
+class CliError(EventtallyError):
+    """A command that cannot be carried out; printed as one line, exit status 1."""
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def check_zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise CliError(
+            f"unknown time zone {name!r} (use an IANA name such as Europe/Berlin)"
+        ) from None
+    return name
+
+
+def open_store(args: argparse.Namespace) -> Store:
+    settings = Settings.load({"data": args.data})
+    return SqliteStore.open(settings.data)
+
+
+def find_workspace(store: Store, name: str) -> Workspace:
+    workspace = store.workspace(name)
+    if workspace is None:
+        known = ", ".join(w.name for w in store.list_workspaces()) or "none yet: run init"
+        raise CliError(f"no workspace named {name!r} (workspaces: {known})")
+    return workspace
+
+
+def emit(args: argparse.Namespace, value: Any, text: str) -> None:
+    print(json.dumps(value) if getattr(args, "json", False) else text)
+
+
+# Options ------------------------------------------------------------------------------------
+def data_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="data directory of the store (default: $EVENTTALLY_DATA or ./data)",
+    )
+
+
+def workspace_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--workspace",
+        default=DEFAULT_WORKSPACE,
+        help=f"workspace name (default: {DEFAULT_WORKSPACE})",
+    )
+
+
+def json_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+
+def server_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default=None, help="listen address (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=None, help="listen port (default: 8080)")
+
+
+Handler = Callable[[argparse.Namespace, Store], None]
+
+
+def add(
+    group: Any,
+    name: str,
+    handler: Handler,
+    help_text: str,
+    *,
+    workspace: bool = False,
+    json: bool = False,
+    server: bool = False,
+) -> argparse.ArgumentParser:
+    """A command that works on the store: it takes --data, and the options asked for."""
+    sub: argparse.ArgumentParser = group.add_parser(name, help=help_text, description=help_text)
+    data_option(sub)
+    if workspace:
+        workspace_option(sub)
+    if json:
+        json_option(sub)
+    if server:
+        server_option(sub)
+    sub.set_defaults(handler=handler)
+    return sub
