@@ -249,6 +249,7 @@ class MemoryStore(Store):
         now: int,
         tracked_limit: int = DEFAULT_TRACKED_LIMIT,
     ) -> Segment:
+        parse_filter(draft.filter)  # a bad filter is refused before anything is kept
         with self._lock:
             state = self._state
             if draft.tracking:
@@ -289,6 +290,8 @@ class MemoryStore(Store):
             if index is None or current is None:
                 raise ConflictError(f"no live segment {segment_id!r} in this workspace")
             refilter = changes.filter is not None and changes.filter != current.filter
+            if refilter:
+                parse_filter(changes.filter)  # refused before anything changes
             start_tracking = changes.tracking is True and not current.tracking
             if start_tracking:
                 self._check_tracked(workspace_id, tracked_limit, but=current.id)

@@ -238,9 +238,12 @@ def raw_count(
 ) -> int:
     """Events counted for a tracked segment in [start, end), from the raw events: up to the
     last rebuild by the members then, after it by what each event recorded at ingest."""
-    through: int = conn.execute(
-        "SELECT coalesce(rebuilt_through, 0) FROM segments WHERE id = ?", (segment,)
-    ).fetchone()[0]
+    through, live = conn.execute(
+        "SELECT coalesce(rebuilt_through, 0), tracking AND NOT archived FROM segments WHERE id = ?",
+        (segment,),
+    ).fetchone()
+    if not live:  # untracked or archived: it counts nothing, whatever events once recorded
+        return 0
     sql = (
         "SELECT count(*) FROM events e WHERE e.event_type = ? AND e.time >= ? AND e.time < ? "
         "AND ((e.id <= ? AND e.user_id IN "

@@ -97,7 +97,8 @@ async def segment_details(request: Request) -> Response:
 
 async def segment_data_series(request: Request) -> Response:
     """Daily sizes: the members at the end of each day of the reporting zone (or now, for
-    today). Sizes are recorded from the segment's creation on; earlier days are 0."""
+    today). Sizes are recorded from the segment's creation on; earlier days are 0, and so
+    are days yet to begin."""
     workspace, _ = authorize(request, "segments.data_series", RateBucket.DEFAULT)
     params = Params(request)
     segment_id = params.text("segment_id", required=True)
@@ -109,6 +110,12 @@ async def segment_data_series(request: Request) -> Response:
     store: Store = request.app.state.store
     segment = live_segment(store, workspace.id, segment_id)
     buckets = series_buckets(zone, Unit.DAY, ending_at, length)
-    sizes = store.segment_sizes(segment.id, [min(b.end, now) for b in buckets])
-    data = [{"time": b.label, "size": size} for b, size in zip(buckets, sizes, strict=True)]
+    # The size at a day's end counts every change before it; today's counts every change
+    # so far, one made this very microsecond included. Days yet to begin are 0, as future
+    # points of event series are (contract 8.8).
+    sizes = store.segment_sizes(segment.id, [min(b.end, now + 1) for b in buckets])
+    data = [
+        {"time": b.label, "size": size if b.start <= now else 0}
+        for b, size in zip(buckets, sizes, strict=True)
+    ]
     return JSON({"message": "success", "data": data})

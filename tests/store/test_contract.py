@@ -276,3 +276,284 @@ def test_sqlite_counts_equal_the_reference(
             assert _series(sqlite, events, buckets, app) == _series(reference, events, buckets, app)
         finally:
             sqlite.close()
+
+
+# --- Segments ------------------------------------------------------------------------------
+# Random scripts (tests/segment_oracle.py) applied to each store: the counts of every live
+# tracked segment, on and off the 15-minute grid, and every segment's sizes around every
+# step equal the in-memory reference's, and both equal the replay oracle's.
+
+from eventtally.domain.model import Segment, SegmentChanges  # noqa: E402
+from eventtally.domain.segments import FilterError  # noqa: E402
+from tests.segment_oracle import (  # noqa: E402
+    EVENT_NAMES,
+    SYMBOLIC_APPS,
+    Op,
+    Replay,
+    requests,
+    scripts,
+    substitute_apps,
+    track_body,
+)
+
+SEGMENT_START = 1_767_916_800_000_000  # 2026-01-09T00:00:00Z
+GRID_HOUR = 4 * SLOT_US
+Readings = tuple[dict[tuple[str, str, str | None], list[int]], dict[str, list[int]]]
+
+
+def draft(workspace_id: int, name: str, filter_json: object, tracking: bool = True) -> Segment:
+    return Segment(
+        id=0,
+        workspace_id=workspace_id,
+        segment_id="",
+        name=name,
+        filter=filter_json,
+        tracking=tracking,
+    )
+
+
+def segment_changes(op: Op) -> SegmentChanges:
+    if op[0] == "change_filter":
+        return SegmentChanges(filter=op[2])
+    if op[0] == "set_tracking":
+        return SegmentChanges(tracking=op[2])
+    assert op[0] == "archive"
+    return SegmentChanges(archived=True)
+
+
+def segment_readings(
+    store: Store, symbolic: list[Op], cuts: list[int]
+) -> tuple[Readings, Readings]:
+    """What the store and what the oracle give for the script: counts of every live tracked
+    segment by (segment, event, app) over hourly buckets then buckets cut off the grid, and
+    sizes of every segment just before, at and after every step."""
+    ws = store.create_workspace("w", "UTC", NOW)
+    apps = {name: store.create_app(ws.id, name, NOW) for name in SYMBOLIC_APPS}
+    script: list[Op] = substitute_apps(symbolic, {n: a.app_id for n, a in apps.items()})
+    segments: dict[str, Segment] = {}
+    for step in requests(script):
+        op, now = step[0], step[0][-1]
+        if op[0] == "create_segment":
+            _, seg, filter_json, tracked, _ = op
+            segments[seg] = store.create_segment(
+                ws.id, draft(ws.id, seg, filter_json, tracked), now
+            )
+        elif op[0] in ("change_filter", "set_tracking", "archive"):
+            store.update_segment(ws.id, segments[op[1]].segment_id, segment_changes(op), now)
+        else:
+            outcome = store.track(ws.id, parse_track(track_body(step), now), now).result()
+            assert outcome.errors == [], outcome.errors
+
+    replay = Replay(script)
+    first = min([SEGMENT_START, *(e.time for e in replay.events)]) // GRID_HOUR * GRID_HOUR
+    last = (replay.last_now // GRID_HOUR + 2) * GRID_HOUR
+    hourly = [(t, t + GRID_HOUR) for t in range(first, last, GRID_HOUR)]
+    edges = sorted({first + 7, *(first + (last - first) * cut // 1000 + 1 for cut in cuts)})
+    ranges = (*hourly, *itertools.pairwise(edges))
+    store_counts: dict[tuple[str, str, str | None], list[int]] = {}
+    oracle_counts: dict[tuple[str, str, str | None], list[int]] = {}
+    for seg, segment in segments.items():
+        if not replay.tracked(seg):
+            continue
+        for name in EVENT_NAMES:
+            for app in (None, *SYMBOLIC_APPS):
+                key = None if app is None else apps[app].id
+                query = SeriesQuery(ws.id, name, ranges, app=key, segment=segment.id)
+                store_counts[(seg, name, app)] = store.count_series(query)
+                real_app = None if app is None else apps[app].app_id
+                oracle_counts[(seg, name, app)] = [
+                    replay.count(seg, name, start, end, real_app) for start, end in ranges
+                ]
+    nows = {op[-1] for op in script}
+    instants = sorted({now + d for now in nows for d in (-1, 0, 1)} | {first, last})
+    store_sizes = {seg: store.segment_sizes(s.id, instants) for seg, s in segments.items()}
+    oracle_sizes = {seg: [replay.size_at(seg, t) for t in instants] for seg in segments}
+    return (store_counts, store_sizes), (oracle_counts, oracle_sizes)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    script=scripts(SEGMENT_START, lifecycle=True),
+    cuts=st.lists(st.integers(0, 999), min_size=1, max_size=8),
+)
+def test_sqlite_segments_equal_the_reference_and_the_oracle(
+    script: list[Op], cuts: list[int]
+) -> None:
+    reference = MemoryStore()
+    with tempfile.TemporaryDirectory() as tmp:
+        sqlite = SqliteStore.open(Path(tmp))
+        try:
+            from_sqlite, _ = segment_readings(sqlite, script, cuts)
+        finally:
+            sqlite.close()
+    from_reference, from_oracle = segment_readings(reference, script, cuts)
+    assert from_sqlite == from_reference
+    assert from_reference == from_oracle
+
+
+def _segment_world(store: Store) -> tuple[int, int]:
+    """A workspace with users u1 (plan pro) and u2 (plan free), each with one `e` at
+    2025-06-01T12:00Z, and one app; its id and the app's key."""
+    ws = store.create_workspace("a", "UTC", NOW)
+    app = store.create_app(ws.id, "ios", NOW)
+    track(
+        store,
+        ws.id,
+        {
+            "attributes": [
+                {"external_id": "u1", "plan": "pro"},
+                {"external_id": "u2", "plan": "free"},
+            ],
+            "events": [
+                {"external_id": u, "name": "e", "time": "2025-06-01T12:00:00Z", "app_id": a}
+                for u, a in (("u1", app.app_id), ("u2", None))
+            ],
+        },
+    )
+    return ws.id, app.id
+
+
+PRO = {"attribute": "plan", "op": "eq", "value": "pro"}
+DAY_OF_EVENTS = (ORIGIN, ORIGIN + 24 * HOUR)
+# One bucket on the 15-minute grid and one off it (counted from the raw events).
+BOTH_GRIDS = (DAY_OF_EVENTS, (ORIGIN + 1, ORIGIN + 24 * HOUR - 1))
+
+
+def segment_counts(store: Store, ws: int, segment: Segment, app: int | None = None) -> list[int]:
+    return store.count_series(SeriesQuery(ws, "e", BOTH_GRIDS, app=app, segment=segment.id))
+
+
+def test_tracked_segments_are_limited(store: Store) -> None:
+    ws, _ = _segment_world(store)
+    a = store.create_segment(ws, draft(ws, "a", PRO), NOW, tracked_limit=2)
+    store.create_segment(ws, draft(ws, "b", PRO), NOW, tracked_limit=2)
+    with pytest.raises(ConflictError, match="limit"):
+        store.create_segment(ws, draft(ws, "c", PRO), NOW, tracked_limit=2)
+    assert [s.name for s in store.list_segments(ws)] == ["a", "b"]  # nothing made
+    # Untracked segments are not limited; tracking one is.
+    c = store.create_segment(ws, draft(ws, "c", PRO, tracking=False), NOW, tracked_limit=2)
+    with pytest.raises(ConflictError, match="limit"):
+        store.update_segment(ws, c.segment_id, SegmentChanges(tracking=True), NOW, 2)
+    assert store.find_segment(ws, c.segment_id).tracking is False  # type: ignore[union-attr]
+    # A segment already tracked may change at the limit; an archived one frees a place.
+    store.update_segment(ws, a.segment_id, SegmentChanges(tracking=True, name="a2"), NOW, 2)
+    store.update_segment(ws, a.segment_id, SegmentChanges(archived=True), NOW, 2)
+    store.update_segment(ws, c.segment_id, SegmentChanges(tracking=True), NOW, 2)
+    with pytest.raises(ConflictError, match="limit"):
+        store.create_segment(ws, draft(ws, "d", PRO), NOW, tracked_limit=2)
+    assert [(s.name, s.tracking) for s in store.list_segments(ws)] == [("b", True), ("c", True)]
+
+
+def test_archiving_a_segment_clears_its_members_and_counts(store: Store) -> None:
+    ws, app = _segment_world(store)
+    segment = store.create_segment(ws, draft(ws, "pro", PRO), NOW)
+    assert segment_counts(store, ws, segment) == [1, 1]
+    assert segment_counts(store, ws, segment, app) == [1, 1]
+    later = NOW + HOUR
+    archived = store.update_segment(ws, segment.segment_id, SegmentChanges(archived=True), later)
+    assert archived.archived
+    assert archived.updated_at == later
+    assert store.segment_sizes(segment.id, [NOW, NOW + 1, later, later + 1]) == [0, 1, 1, 0]
+    assert store.list_segments(ws) == []
+    assert [s.archived for s in store.list_segments(ws, include_archived=True)] == [True]
+    # Later requests neither count for it nor change its size.
+    body = {
+        "attributes": [{"external_id": "u3", "plan": "pro"}],
+        "events": [{"external_id": "u1", "name": "e", "time": "2025-06-01T13:00:00Z"}],
+    }
+    store.track(ws, parse_track(body, later + HOUR), later + HOUR).result()
+    assert store.segment_sizes(segment.id, [later + 2 * HOUR]) == [0]
+    assert store.count_series(SeriesQuery(ws, "e", BOTH_GRIDS, segment=segment.id)) == [0, 0]
+    with pytest.raises(ConflictError):
+        store.update_segment(ws, segment.segment_id, SegmentChanges(name="x"), later + 2 * HOUR)
+
+
+def test_untracking_then_tracking_again_rebuilds_from_stored_events(store: Store) -> None:
+    ws, _ = _segment_world(store)
+    segment = store.create_segment(ws, draft(ws, "pro", PRO), NOW)
+    assert segment_counts(store, ws, segment) == [1, 1]  # u1's event
+    t1, t2, t3 = NOW + HOUR, NOW + 2 * HOUR, NOW + 3 * HOUR
+    store.update_segment(ws, segment.segment_id, SegmentChanges(tracking=False), t1)
+    # While untracked: u1 sends another event; u2 turns pro. Membership still moves.
+    body = {
+        "attributes": [{"external_id": "u2", "plan": "pro"}],
+        "events": [{"external_id": "u1", "name": "e", "time": "2025-06-01T14:00:00Z"}],
+    }
+    store.track(ws, parse_track(body, t2), t2).result()
+    assert store.segment_sizes(segment.id, [t1 + 1, t2 + 1]) == [1, 2]
+    store.update_segment(ws, segment.segment_id, SegmentChanges(tracking=True), t3)
+    # Rebuilt as members are now: u1's two events and u2's one.
+    assert segment_counts(store, ws, segment) == [3, 3]
+    # And counted at ingest again from then on.
+    body = {"events": [{"external_id": "u2", "name": "e", "time": "2025-06-01T15:00:00Z"}]}
+    store.track(ws, parse_track(body, t3 + 1), t3 + 1).result()
+    assert segment_counts(store, ws, segment) == [4, 4]
+
+
+def _store_of(kind: str, tmp_path: Path) -> Store:
+    return MemoryStore() if kind == "memory" else SqliteStore.open(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "kind",
+    ["memory", "sqlite"],
+)
+@pytest.mark.parametrize(
+    "change",
+    [SegmentChanges(tracking=False), SegmentChanges(archived=True)],
+    ids=["untrack", "archive"],
+)
+def test_untracking_or_archiving_clears_counts_on_and_off_the_grid(
+    kind: str, change: SegmentChanges, tmp_path: Path
+) -> None:
+    store = _store_of(kind, tmp_path)
+    try:
+        ws, _ = _segment_world(store)
+        segment = store.create_segment(ws, draft(ws, "pro", PRO), NOW)
+        body = {"events": [{"external_id": "u1", "name": "e", "time": "2025-06-01T13:00:00Z"}]}
+        store.track(ws, parse_track(body, NOW + 1), NOW + 1).result()  # counted at ingest
+        assert segment_counts(store, ws, segment) == [2, 2]
+        store.update_segment(ws, segment.segment_id, change, NOW + 2)
+        assert segment_counts(store, ws, segment) == [0, 0]
+    finally:
+        store.close()
+
+
+def test_changing_the_filter_redecides_every_stored_event(store: Store) -> None:
+    ws, app = _segment_world(store)
+    segment = store.create_segment(ws, draft(ws, "pro", PRO), NOW)
+    body = {"events": [{"external_id": "u1", "name": "e", "time": "2025-06-01T13:00:00Z"}]}
+    store.track(ws, parse_track(body, NOW + 1), NOW + 1).result()
+    assert segment_counts(store, ws, segment) == [2, 2]
+    free = {"attribute": "plan", "op": "eq", "value": "free"}
+    store.update_segment(ws, segment.segment_id, SegmentChanges(filter=free), NOW + 2)
+    assert segment_counts(store, ws, segment) == [1, 1]  # u2's only
+    assert segment_counts(store, ws, segment, app) == [0, 0]
+    assert store.segment_sizes(segment.id, [NOW + 2, NOW + 3]) == [1, 1]  # one left, one joined
+    # The same filter again is no change: nothing is re-decided.
+    store.update_segment(ws, segment.segment_id, SegmentChanges(filter=free), NOW + 4)
+    assert segment_counts(store, ws, segment) == [1, 1]
+
+
+@pytest.mark.parametrize(
+    "kind",
+    ["memory", "sqlite"],
+)
+def test_a_segment_with_a_bad_filter_is_refused_and_nothing_is_kept(
+    kind: str, tmp_path: Path
+) -> None:
+    bad = {"attribute": "plan", "op": "bogus"}
+    store = _store_of(kind, tmp_path)
+    try:
+        ws, _ = _segment_world(store)
+        kept = store.create_segment(ws, draft(ws, "kept", PRO), NOW)
+        with pytest.raises(FilterError):
+            store.create_segment(ws, draft(ws, "bad", bad), NOW + 1)
+        with pytest.raises(FilterError):
+            store.update_segment(ws, kept.segment_id, SegmentChanges(filter=bad), NOW + 2)
+        assert [(s.name, s.filter) for s in store.list_segments(ws)] == [("kept", PRO)]
+        body = {"events": [{"external_id": "u1", "name": "e", "time": "2025-06-01T13:00:00Z"}]}
+        assert store.track(ws, parse_track(body, NOW + 3), NOW + 3).result().events_processed == 1
+        assert segment_counts(store, ws, kept) == [2, 2]
+    finally:
+        store.close()
