@@ -19,7 +19,7 @@ from eventtally.errors import ApiError, StoreError, StoreFull
 from eventtally.metrics import Metrics
 from eventtally.settings import Settings
 from eventtally.store.base import Store
-from eventtally.web import events, openapi, segments, track
+from eventtally.web import dashboard, events, openapi, segments, track, workspace
 from eventtally.web.auth import parse_proxies
 from eventtally.web.responses import error_response
 
@@ -132,9 +132,11 @@ def create_app(
             Route("/segments/list", segments.segments_list, methods=["GET"]),
             Route("/segments/details", segments.segment_details, methods=["GET"]),
             Route("/segments/data_series", segments.segment_data_series, methods=["GET"]),
+            Route("/workspace", workspace.workspace_get, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/metrics", metrics_text, methods=["GET"]),
             Route("/openapi.json", openapi.openapi_json, methods=["GET"]),
+            *dashboard.routes(),
         ],
         exception_handlers={
             ApiError: _api_error,

@@ -263,6 +263,23 @@ _SCHEMAS: dict[str, Any] = {
             },
         },
     },
+    "Workspace": {
+        "type": "object",
+        "required": ["message", "name", "time_zone", "apps"],
+        "properties": {
+            "message": {"const": "success"},
+            "name": {"type": "string"},
+            "time_zone": {"type": "string", "description": "IANA name of the reporting zone"},
+            "apps": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["app_id", "name"],
+                    "properties": {"app_id": {"type": "string"}, "name": {"type": "string"}},
+                },
+            },
+        },
+    },
     "Health": {
         "type": "object",
         "required": ["message"],
@@ -407,6 +424,19 @@ def document() -> dict[str, Any]:
                     "responses": {
                         "200": _json(_ref("SegmentSizes"), "Daily sizes", _rate_headers()),
                         **_errors(400, 401, 403, 429),
+                    },
+                }
+            },
+            "/workspace": {
+                "get": {
+                    "operationId": "workspaceGet",
+                    "summary": "The key's workspace, reporting zone and apps",
+                    "description": "eventtally's extension (permission `workspace.get`, the "
+                    "default rate bucket); the dashboard signs in with it. See docs/dashboard.md.",
+                    "security": secured,
+                    "responses": {
+                        "200": _json(_ref("Workspace"), "The workspace", _rate_headers()),
+                        **_errors(401, 403, 429),
                     },
                 }
             },
