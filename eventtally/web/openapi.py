@@ -107,6 +107,32 @@ _ITEMS: dict[str, Any] = {
         },
     },
 }
+
+
+def _points(value: str, time_format: str) -> dict[str, Any]:
+    """A series answer: `length` points of {time, <value>}."""
+    return {
+        "type": "object",
+        "required": ["message", "data"],
+        "properties": {
+            "message": {"const": "success"},
+            "data": {
+                "type": "array",
+                "minItems": MIN_LENGTH,
+                "maxItems": MAX_LENGTH,
+                "items": {
+                    "type": "object",
+                    "required": ["time", value],
+                    "properties": {
+                        "time": {"type": "string", "description": time_format},
+                        value: {"type": "integer", "minimum": 0},
+                    },
+                },
+            },
+        },
+    }
+
+
 _SCHEMAS: dict[str, Any] = {
     "Error": {
         "type": "object",
@@ -143,26 +169,7 @@ _SCHEMAS: dict[str, Any] = {
             "errors": {"type": "array", "items": _ref("ItemError")},
         },
     },
-    "Series": {
-        "type": "object",
-        "required": ["message", "data"],
-        "properties": {
-            "message": {"const": "success"},
-            "data": {
-                "type": "array",
-                "minItems": MIN_LENGTH,
-                "maxItems": MAX_LENGTH,
-                "items": {
-                    "type": "object",
-                    "required": ["time", "count"],
-                    "properties": {
-                        "time": {"type": "string", "description": "YYYY-MM-DD, or ISO 8601"},
-                        "count": {"type": "integer", "minimum": 0},
-                    },
-                },
-            },
-        },
-    },
+    "Series": _points("count", "YYYY-MM-DD, or ISO 8601 with offset"),
     "EventNames": {
         "type": "object",
         "required": ["message", "events"],
@@ -243,43 +250,7 @@ _SCHEMAS: dict[str, Any] = {
             "teams": {"type": "array", "items": {"type": "string"}},
         },
     },
-    "SegmentSizes": {
-        "type": "object",
-        "required": ["message", "data"],
-        "properties": {
-            "message": {"const": "success"},
-            "data": {
-                "type": "array",
-                "minItems": MIN_LENGTH,
-                "maxItems": MAX_LENGTH,
-                "items": {
-                    "type": "object",
-                    "required": ["time", "size"],
-                    "properties": {
-                        "time": {"type": "string"},
-                        "size": {"type": "integer", "minimum": 0},
-                    },
-                },
-            },
-        },
-    },
-    "Workspace": {
-        "type": "object",
-        "required": ["message", "name", "time_zone", "apps"],
-        "properties": {
-            "message": {"const": "success"},
-            "name": {"type": "string"},
-            "time_zone": {"type": "string", "description": "IANA name of the reporting zone"},
-            "apps": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["app_id", "name"],
-                    "properties": {"app_id": {"type": "string"}, "name": {"type": "string"}},
-                },
-            },
-        },
-    },
+    "SegmentSizes": _points("size", "YYYY-MM-DD"),
     "Health": {
         "type": "object",
         "required": ["message"],
