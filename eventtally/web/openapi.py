@@ -251,6 +251,23 @@ _SCHEMAS: dict[str, Any] = {
         },
     },
     "SegmentSizes": _points("size", "YYYY-MM-DD"),
+    "Workspace": {
+        "type": "object",
+        "required": ["message", "name", "time_zone", "apps"],
+        "properties": {
+            "message": {"const": "success"},
+            "name": {"type": "string"},
+            "time_zone": {"type": "string", "description": "IANA name of the reporting zone"},
+            "apps": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["app_id", "name"],
+                    "properties": {"app_id": {"type": "string"}, "name": {"type": "string"}},
+                },
+            },
+        },
+    },
     "Health": {
         "type": "object",
         "required": ["message"],
