@@ -100,9 +100,12 @@ class IngestTx(Protocol):
 def apply_track(tx: IngestTx, request: TrackRequest) -> TrackOutcome:
     """Apply attributes, then events, then purchases (Braze's order)."""
     outcome = TrackOutcome()
-    rules = tx.segment_rules()
+    segment_rules = tx.segment_rules()
+    rules = _Rules(segment_rules) if segment_rules else None
     for attr in request.attributes:
-        user = _resolve(tx, attr.identity, attr.update_existing_only, "attributes", attr.index)
+        user = _resolve(
+            tx, rules, attr.identity, attr.update_existing_only, "attributes", attr.index
+        )
         if isinstance(user, ItemError):
             outcome.errors.append(user)
             continue
@@ -110,80 +113,92 @@ def apply_track(tx: IngestTx, request: TrackRequest) -> TrackOutcome:
             profile = tx.profile(user) if rules else None
             attributes = apply_attribute_ops(tx.attributes(user), attr.ops)
             tx.save_attributes(user, attributes)
-            if profile is not None:
+            if rules is not None and profile is not None:
                 profile.attributes = attributes
-                _reevaluate(tx, rules, user, Change(attributes=frozenset(k for k, _ in attr.ops)))
+                names = frozenset(k for k, _ in attr.ops)
+                _reevaluate(tx, rules.reading_attributes(names), user, profile)
         outcome.attributes_processed += 1
     for event in request.events:
-        user_or_error = _resolve_with_app(tx, event, "events")
+        user_or_error = _resolve_with_app(tx, rules, event, "events")
         if isinstance(user_or_error, ItemError):
             outcome.errors.append(user_or_error)
             continue
         user, app = user_or_error
         event_type, blocklisted = tx.event_type(event.name)
         if not blocklisted:  # contract 8.11: accepted, then dropped
-            tx.add_event(event, event_type, user, app, _count_event(tx, rules, user, event))
+            segments = _NO_SEGMENTS if rules is None else _count_event(tx, rules, user, event)
+            tx.add_event(event, event_type, user, app, segments)
         outcome.events_processed += 1
     for purchase in request.purchases:
-        user_or_error = _resolve_with_app(tx, purchase, "purchases")
+        user_or_error = _resolve_with_app(tx, rules, purchase, "purchases")
         if isinstance(user_or_error, ItemError):
             outcome.errors.append(user_or_error)
             continue
         user, app = user_or_error
-        if rules and purchase.app_id is not None:
+        if rules is not None and purchase.app_id is not None:
             _use_app(tx, rules, user, purchase.app_id)
         tx.add_purchase(purchase, user, app)
         outcome.purchases_processed += 1
     return outcome
 
 
-def _count_event(
-    tx: IngestTx, rules: Sequence[SegmentRule], user: int, event: EventItem
-) -> frozenset[int]:
+_NO_SEGMENTS: frozenset[int] = frozenset()
+
+
+class _Rules:
+    """A workspace's live segments, indexed by what their filters read: a change to a
+    profile re-evaluates only the segments that read what changed (in segment order)."""
+
+    __slots__ = ("_apps", "_by_event", "all", "tracked")
+
+    def __init__(self, rules: Sequence[SegmentRule]) -> None:
+        self.all = tuple(rules)
+        self.tracked = frozenset(rule.id for rule in rules if rule.tracking)
+        self._by_event: dict[str, tuple[SegmentRule, ...]] = {}
+        self._apps = tuple(rule for rule in rules if rule.reads.uses_apps)
+
+    def reading_event(self, name: str) -> tuple[SegmentRule, ...]:
+        found = self._by_event.get(name)
+        if found is None:
+            found = self._by_event[name] = tuple(r for r in self.all if name in r.reads.events)
+        return found
+
+    def reading_attributes(self, names: frozenset[str]) -> tuple[SegmentRule, ...]:
+        return tuple(r for r in self.all if not names.isdisjoint(r.reads.attributes))
+
+    def reading_apps(self) -> tuple[SegmentRule, ...]:
+        return self._apps
+
+
+def _count_event(tx: IngestTx, rules: _Rules, user: int, event: EventItem) -> frozenset[int]:
     """Count the event in the user's profile, re-evaluate what that can change, and return
     the tracked segments the event counts for."""
-    if not rules:
-        return frozenset()
     profile = tx.profile(user)
-    profile.event_counts[event.name] = profile.event_counts.get(event.name, 0) + 1
-    _reevaluate(tx, rules, user, Change(event=event.name))
+    counts = profile.event_counts
+    counts[event.name] = counts.get(event.name, 0) + 1
+    affected = rules.reading_event(event.name)
+    if affected:
+        _reevaluate(tx, affected, user, profile)
     if event.app_id is not None:
         _use_app(tx, rules, user, event.app_id)
-    return frozenset(r.id for r in rules if r.tracking and r.id in profile.segments)
+    if not rules.tracked:
+        return _NO_SEGMENTS
+    return rules.tracked & profile.segments
 
 
-def _use_app(tx: IngestTx, rules: Sequence[SegmentRule], user: int, app_id: str) -> None:
+def _use_app(tx: IngestTx, rules: _Rules, user: int, app_id: str) -> None:
     profile = tx.profile(user)
     if app_id not in profile.used_apps:
         profile.used_apps.add(app_id)
-        _reevaluate(tx, rules, user, Change(apps=True))
+        _reevaluate(tx, rules.reading_apps(), user, profile)
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
-    """What changed in a profile, to pick the segments whose filters read it."""
-
-    attributes: frozenset[str] = frozenset()
-    event: str | None = None
-    apps: bool = False
-    everything: bool = False
-
-    def affects(self, reads: Dependencies) -> bool:
-        return (
-            self.everything
-            or not self.attributes.isdisjoint(reads.attributes)
-            or (self.event is not None and self.event in reads.events)
-            or (self.apps and reads.uses_apps)
-        )
-
-
-def _reevaluate(tx: IngestTx, rules: Sequence[SegmentRule], user: int, change: Change) -> None:
-    """Re-evaluate the segments the change can affect; record who joins and who leaves."""
-    profile = tx.profile(user)
+def _reevaluate(tx: IngestTx, affected: Sequence[SegmentRule], user: int, profile: Profile) -> None:
+    """Re-evaluate the segments a change can affect; record who joins and who leaves."""
+    if not affected:
+        return
     state = profile.state()
-    for rule in rules:
-        if not change.affects(rule.reads):
-            continue
+    for rule in affected:
         member = matches(rule.filter, state)
         if member != (rule.id in profile.segments):
             if member:
@@ -194,21 +209,26 @@ def _reevaluate(tx: IngestTx, rules: Sequence[SegmentRule], user: int, change: C
 
 
 def _resolve_with_app(
-    tx: IngestTx, item: EventItem | PurchaseItem, array: ArrayName
+    tx: IngestTx, rules: _Rules | None, item: EventItem | PurchaseItem, array: ArrayName
 ) -> tuple[int, int | None] | ItemError:
     app = None
     if item.app_id is not None:
         app = tx.app_key(item.app_id)
         if app is None:
             return ItemError(UNKNOWN_APP, array, item.index)
-    user = _resolve(tx, item.identity, item.update_existing_only, array, item.index)
+    user = _resolve(tx, rules, item.identity, item.update_existing_only, array, item.index)
     if isinstance(user, ItemError):
         return user
     return user, app
 
 
 def _resolve(
-    tx: IngestTx, identity: Identity, existing_only: bool, array: ArrayName, index: int
+    tx: IngestTx,
+    rules: _Rules | None,
+    identity: Identity,
+    existing_only: bool,
+    array: ArrayName,
+    index: int,
 ) -> int | ItemError:
     user = tx.find_user(identity)
     if user is not None:
@@ -222,8 +242,7 @@ def _resolve(
             index,
         )
     user = tx.create_user(identity)
-    rules = tx.segment_rules()
-    if rules:
+    if rules is not None:
         # A new profile may already match (a filter of absences, or on its email).
-        _reevaluate(tx, rules, user, Change(everything=True))
+        _reevaluate(tx, rules.all, user, tx.profile(user))
     return user

@@ -4,6 +4,12 @@ One writer thread owns the write connection and drains a queue: every request
 waiting when it wakes shares one transaction and one fsync (group commit), and each
 is answered only after that commit. Readers use their own connections (WAL), so an
 acknowledged event is in the very next query.
+
+The writer shares the GIL with the event loop that parses requests, so what it does
+per event in Python, and how many statements it runs (each hands the GIL over and
+waits to win it back), bound ingest: a group is applied without savepoints and its
+rows are written in a few multi-row statements, the aggregates counted by SQLite
+(see `_apply_group` and sqlite_tx.PendingWrites).
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import msgspec
 
@@ -46,8 +52,15 @@ from eventtally.store import sqlite_segments as segments
 from eventtally.store.base import DEFAULT_TRACKED_LIMIT, SLOT_US, Store, hash_secret
 from eventtally.store.idempotency import Recorded, record, replay
 from eventtally.store.ingest import apply_track
-from eventtally.store.migrations import MIGRATIONS, migrate
-from eventtally.store.sqlite_tx import SqliteTx, WriterCaches
+from eventtally.store.migrations import MIGRATIONS, migrate, raw_index_term
+from eventtally.store.sqlite_tx import (
+    FOLD_BACKLOG,
+    FOLD_CHUNK,
+    PendingWrites,
+    SqliteTx,
+    WriterCaches,
+    fold_user_event_counts,
+)
 
 T = TypeVar("T")
 log = logging.getLogger("eventtally.store")
@@ -70,7 +83,10 @@ def translate(exc: sqlite3.Error) -> StoreError:
 
 
 def connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    # Room for the statement texts of multi-row inserts (see sqlite_tx.insert_rows).
+    conn = sqlite3.connect(
+        path, isolation_level=None, check_same_thread=False, cached_statements=256
+    )
     conn.execute("PRAGMA journal_mode = WAL")
     # FULL in WAL mode fsyncs the log at every commit: a 2xx survives kill -9 and power loss.
     conn.execute("PRAGMA synchronous = FULL")
@@ -87,6 +103,20 @@ class _Job:
         self.future: Future[Any] = Future()
 
 
+class _Ingest(Generic[T]):
+    """A track request's job. In an optimistic group its rows wait in the group's
+    PendingWrites; any other job may read or rewrite those tables (a segment rebuild),
+    so they are written before it runs."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callable[[sqlite3.Connection], T]) -> None:
+        self.fn = fn
+
+    def __call__(self, conn: sqlite3.Connection) -> T:
+        return self.fn(conn)
+
+
 class SqliteStore(Store):
     """The default store. Open it with `SqliteStore.open(data_dir)`."""
 
@@ -95,6 +125,10 @@ class SqliteStore(Store):
         self._local = threading.local()
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._caches = WriterCaches()
+        # Writer only: while a group is applied optimistically (no savepoints), its track
+        # requests add their rows here, written in a few statements before it commits.
+        # (Should any job fail, the whole attempt, these rows with it, is thrown away.)
+        self._group_writes: PendingWrites | None = None
         # The latest `now` of a track request in the group being committed (writer thread
         # only): idempotency keys that expired before it are purged before the commit.
         self._purge_before: int | None = None
@@ -167,24 +201,12 @@ class SqliteStore(Store):
         jobs = [job for job in jobs if job.future.set_running_or_notify_cancel()]
         if not jobs:
             return
-        results: list[tuple[_Job, Any, BaseException | None]] = []
         started = time.perf_counter()
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            self._caches.check(conn)
-            for job in jobs:
-                conn.execute("SAVEPOINT job")
-                try:
-                    value = job.fn(conn)
-                except Exception as exc:  # one bad request must not sink its batch
-                    conn.execute("ROLLBACK TO job")
-                    # The cache may name rows the rollback just removed (a new event type).
-                    self._caches.clear()
-                    results.append((job, None, exc))
-                else:
-                    results.append((job, value, None))
-                conn.execute("RELEASE job")
-            self._purge_expired_keys(conn)
+            results = self._apply_group(conn, jobs, isolated=False)
+            if results is None:
+                results = self._apply_group(conn, jobs, isolated=True)
+                assert results is not None  # isolated, a job's failure is its own result
             conn.execute("COMMIT")
             if self.commit_observer is not None:
                 self.commit_observer(time.perf_counter() - started)
@@ -203,6 +225,64 @@ class SqliteStore(Store):
                 job.future.set_exception(
                     translate(failure) if isinstance(failure, sqlite3.Error) else failure
                 )
+
+    def _apply_group(
+        self, conn: sqlite3.Connection, jobs: list[_Job], isolated: bool
+    ) -> list[tuple[_Job, Any, BaseException | None]] | None:
+        """Run the jobs in one transaction, left open for the caller to commit.
+
+        Isolated, each job has its own savepoint, so one bad request cannot sink the
+        others. Savepoints cost a statement each side of every request, and every
+        statement hands the GIL to the event loop and waits to get it back; so a group is
+        first applied optimistically, without them, its rows written together at the
+        end. If anything fails then, the whole attempt is rolled back and returns None,
+        and the group is applied again, isolated: exactly what it would have been.
+        """
+        group = PendingWrites()
+        conn.execute("BEGIN IMMEDIATE")
+        self._caches.check(conn)
+        results: list[tuple[_Job, Any, BaseException | None]] = []
+        self._group_writes = None if isolated else group
+        try:
+            for job in jobs:
+                if not isinstance(job.fn, _Ingest):  # it may read or rewrite those rows
+                    group.write(conn, self._caches)
+                if isolated:
+                    conn.execute("SAVEPOINT job")
+                try:
+                    value = job.fn(conn)
+                except Exception as exc:  # one bad request must not sink its batch
+                    if not isolated:
+                        raise
+                    conn.execute("ROLLBACK TO job")
+                    # The cache may name rows the rollback just removed (a new event type).
+                    self._caches.clear()
+                    results.append((job, None, exc))
+                else:
+                    results.append((job, value, None))
+                if isolated:
+                    conn.execute("RELEASE job")
+            group.write(conn, self._caches)
+            self._bound_backlog(conn)
+        except Exception:
+            if isolated:
+                raise
+            conn.execute("ROLLBACK")
+            self._caches.clear()
+            return None
+        finally:
+            self._group_writes = None
+        self._purge_expired_keys(conn)
+        return results
+
+    def _bound_backlog(self, conn: sqlite3.Connection) -> None:
+        """Fold a chunk of the events user_event_counts lags, once they are too many for
+        a read to fold at once (a segment created, a profile loaded) without a stall."""
+        caches = self._caches
+        pending = caches.pending_from
+        if pending is not None and (excess := caches.last_event - pending - FOLD_BACKLOG) >= 0:
+            fold_user_event_counts(conn, excess + FOLD_CHUNK)  # a chunk below the bound
+            caches.pending_from = None
 
     def _purge_expired_keys(self, conn: sqlite3.Connection) -> None:
         now, self._purge_before = self._purge_before, None
@@ -451,11 +531,15 @@ class SqliteStore(Store):
                 again = replay(None if row is None else Recorded(*row), idempotency, now)
                 if again is not None:
                     return again
-            tx = SqliteTx(conn, workspace_id, now, self._caches)
+            # Optimistic, the rows join the group's; isolated, they are written now, in
+            # the request's savepoint.
+            group = self._group_writes
+            tx = SqliteTx(conn, workspace_id, now, self._caches, group or PendingWrites())
             outcome = apply_track(tx, request)
-            tx.flush()
+            if group is None:
+                tx.writes.write(conn, self._caches)
             if idempotency is not None:
-                # In the request's savepoint: the key is durable exactly when its events are.
+                # In the request's transaction: the key is durable exactly when its events are.
                 kept = record(outcome, idempotency, now)
                 conn.execute(
                     "INSERT INTO idempotency_keys (workspace_id, key, body_hash, outcome, "
@@ -474,7 +558,7 @@ class SqliteStore(Store):
                 )
             return outcome
 
-        return self._submit(apply)
+        return self._submit(_Ingest(apply))
 
     # Reads -------------------------------------------------------------------------------
     def count_series(self, query: SeriesQuery) -> list[int]:
@@ -487,11 +571,20 @@ class SqliteStore(Store):
             if row is None or row[1]:
                 return counts
             event_type = row[0]
-            on_grid = [
-                (i, start // SLOT_US, end // SLOT_US)
-                for i, (start, end) in enumerate(query.ranges)
-                if start % SLOT_US == 0 and end % SLOT_US == 0
-            ]
+            # Whole slots come from the aggregates; a range whose edges are off the grid
+            # (historic offsets and transitions) adds the raw events of its partial slots.
+            on_grid: list[tuple[int, int, int]] = []
+            pieces: list[tuple[int, int, int]] = []
+            for i, (start, end) in enumerate(query.ranges):
+                lo, hi = -(-start // SLOT_US), end // SLOT_US
+                if lo < hi:
+                    on_grid.append((i, lo, hi))
+                    if start < lo * SLOT_US:
+                        pieces.append((i, start, lo * SLOT_US))
+                    if hi * SLOT_US < end:
+                        pieces.append((i, hi * SLOT_US, end))
+                elif start < end:
+                    pieces.append((i, start, end))
             if on_grid:
                 # ?1-?3 name the series; each bucket's (i, lo, hi) follows, numbered from ?4.
                 values = ",".join(
@@ -507,15 +600,14 @@ class SqliteStore(Store):
                     params,
                 )
                 for i, n in rows:
-                    counts[i] = n
-            for i, (start, end) in enumerate(query.ranges):
-                if start % SLOT_US or end % SLOT_US:
-                    if query.segment is None:
-                        counts[i] = self._raw_count(conn, event_type, query.app, start, end)
-                    else:
-                        counts[i] = segments.raw_count(
-                            conn, event_type, query.segment, query.app, start, end
-                        )
+                    counts[i] += n
+            for i, start, end in pieces:
+                if query.segment is None:
+                    counts[i] += self._raw_count(conn, event_type, query.app, start, end)
+                else:
+                    counts[i] += segments.raw_count(
+                        conn, event_type, query.segment, query.app, start, end
+                    )
         return counts
 
     @staticmethod
@@ -524,6 +616,7 @@ class SqliteStore(Store):
     ) -> int:
         sql = "SELECT count(*) FROM events WHERE event_type = ? AND time >= ? AND time < ?"
         params: tuple[int, ...] = (event_type, start, end)
+        sql += raw_index_term(end)
         if app is not None:
             sql += " AND app = ?"
             params += (app,)

@@ -16,6 +16,8 @@ from eventtally.domain.model import Segment, SegmentChanges
 from eventtally.domain.segments import UserState, matches, parse_filter
 from eventtally.errors import ConflictError
 from eventtally.store.base import SLOT_US
+from eventtally.store.migrations import raw_index_term
+from eventtally.store.sqlite_tx import fold_user_event_counts
 
 _decode = msgspec.json.Decoder().decode
 COLUMNS = (
@@ -152,6 +154,7 @@ def _forget(conn: sqlite3.Connection, segment: int, now: int) -> None:
 
 
 def _profiles(conn: sqlite3.Connection, workspace_id: int) -> dict[int, UserState]:
+    fold_user_event_counts(conn)
     counts: defaultdict[int, dict[str, int]] = defaultdict(dict)
     for user, name, n in conn.execute(
         "SELECT c.user_id, t.name, c.n FROM user_event_counts c "
@@ -248,7 +251,7 @@ def raw_count(
         "SELECT count(*) FROM events e WHERE e.event_type = ? AND e.time >= ? AND e.time < ? "
         "AND ((e.id <= ? AND e.user_id IN "
         "(SELECT user_id FROM segment_snapshots WHERE segment = ?)) "
-        "OR (e.id > ? AND e.segments LIKE ?))"
+        "OR (e.id > ? AND e.segments LIKE ?))" + raw_index_term(end, "e.time")
     )
     params: tuple[object, ...] = (
         event_type,

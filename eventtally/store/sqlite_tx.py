@@ -1,10 +1,10 @@
-"""The SQLite writer's side of ingest: the primitives `apply_track` runs on, inside one
-request's savepoint, and the lookups the writer caches between requests."""
+"""The SQLite writer's side of ingest: the primitives `apply_track` runs on, the rows they
+leave to write, and the lookups the writer caches between requests."""
 
 from __future__ import annotations
 
 import sqlite3
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,7 +22,14 @@ _IDENTITY_COLUMN = {
     "email": "email",
     "phone": "phone",
 }
+_CACHEABLE = frozenset({"external_id", "user_alias", "braze_id"})
 PROFILE_CACHE = 100_000
+# user_event_counts may lag this many events at most (a read folds them all at once:
+# about 0.75 s per million here); past it, a commit folds the oldest events down to a
+# FOLD_CHUNK below it (about 15 ms of work every FOLD_CHUNK events).
+FOLD_BACKLOG = 1_000_000
+FOLD_CHUNK = 20_000
+MARKS_CACHE = 10_000
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
 
@@ -38,8 +45,16 @@ class WriterCaches:
         self.version = -1
         self.apps: dict[tuple[int, str], int] = {}
         self.event_types: dict[tuple[int, str], tuple[int, bool]] = {}
-        self.users: dict[tuple[int, Identity], int] = {}
+        # (workspace, identity kind, identifier) -> user: plain tuples hash fast.
+        self.users: dict[tuple[int, str, str], int] = {}
+        # Tracked segments an event counts for -> the `events.segments` text (",3,7,").
+        self.marks: dict[frozenset[int], str] = {}
         self.segments: dict[int, list[SegmentRule]] = {}
+        # counts_pending.from_event once it is known to be set in this transaction's view
+        # (None: not known), so ingest need not set it again, and the last event id the
+        # writer added: how many events user_event_counts lags (fold_user_event_counts).
+        self.pending_from: int | None = None
+        self.last_event = 0
         # Profiles segment rules read, kept current by the rules themselves; the most
         # recently used ones, so a busy user costs no queries (bounded: memory stays flat).
         self.profiles: OrderedDict[int, Profile] = OrderedDict()
@@ -54,8 +69,10 @@ class WriterCaches:
         self.apps.clear()
         self.event_types.clear()
         self.users.clear()
+        self.marks.clear()
         self.segments.clear()
         self.profiles.clear()
+        self.pending_from = None
 
     def segment_rules(self, conn: sqlite3.Connection, workspace_id: int) -> list[SegmentRule]:
         rules = self.segments.get(workspace_id)
@@ -73,21 +90,49 @@ class WriterCaches:
         return rules
 
 
+def fold_user_event_counts(conn: sqlite3.Connection, limit: int | None = None) -> None:
+    """Bring user_event_counts up to date: fold in the events ingest added since the last
+    fold (migration 6), or only the first `limit` of them. Call it before reading the
+    table, in the writer's transaction; then forget WriterCaches.pending_from."""
+    (start,) = conn.execute("SELECT from_event FROM counts_pending").fetchone()
+    if start is None:
+        return
+    end = start + limit if limit is not None else None
+    conn.execute(
+        "INSERT INTO user_event_counts (user_id, event_type, n) "
+        "SELECT user_id, event_type, count(*) FROM events WHERE id >= ?1 "
+        + ("" if end is None else "AND id < ?2 ")
+        + "GROUP BY user_id, event_type "
+        "ON CONFLICT (user_id, event_type) DO UPDATE SET n = n + excluded.n",
+        (start,) if end is None else (start, end),
+    )
+    if end is None:
+        conn.execute("UPDATE counts_pending SET from_event = NULL")
+    else:
+        conn.execute(
+            "UPDATE counts_pending SET from_event = "
+            "CASE WHEN EXISTS (SELECT 1 FROM events WHERE id >= ?1) THEN ?1 END",
+            (end,),
+        )
+
+
 class SqliteTx:
-    """The ingest primitives on the writer connection, inside one request's savepoint."""
+    """The ingest primitives on the writer connection, inside one request's savepoint (or,
+    when the writer applies a group optimistically, in the group's transaction)."""
 
     def __init__(
-        self, conn: sqlite3.Connection, workspace_id: int, now: int, caches: WriterCaches
+        self,
+        conn: sqlite3.Connection,
+        workspace_id: int,
+        now: int,
+        caches: WriterCaches,
+        writes: PendingWrites,
     ) -> None:
         self.conn = conn
         self.workspace_id = workspace_id
         self.now = now
         self.caches = caches
-        self.event_rows: list[tuple[int, int, int | None, int, bytes | None, str | None]] = []
-        # (event type, segment or 0, app or 0, slot) -> events
-        self.counts: Counter[tuple[int, int, int, int]] = Counter()
-        self.user_counts: Counter[tuple[int, int]] = Counter()  # (user, event type)
-        self.user_apps: set[tuple[int, int]] = set()
+        self.writes = writes  # where the request's rows go
 
     # Segments ----------------------------------------------------------------------------
     def segment_rules(self) -> Sequence[SegmentRule]:
@@ -99,28 +144,39 @@ class SqliteTx:
         if profile is not None:
             profiles.move_to_end(user)
         else:
-            counts = dict(
-                self.conn.execute(
-                    "SELECT t.name, c.n FROM user_event_counts c "
-                    "JOIN event_types t ON t.id = c.event_type WHERE c.user_id = ?",
-                    (user,),
-                ).fetchall()
-            )
-            apps = {
-                app_id
-                for (app_id,) in self.conn.execute(
-                    "SELECT a.app_id FROM user_apps u JOIN apps a ON a.id = u.app "
-                    "WHERE u.user_id = ?",
-                    (user,),
+            # Only what the workspace's filters read is loaded: a cached profile lives
+            # only as long as the rules it was loaded for (every change to segments
+            # clears the caches), and the other parts are never read meanwhile.
+            rules = self.segment_rules()
+            counts: dict[str, int] = {}
+            if any(rule.reads.events for rule in rules):
+                fold_user_event_counts(self.conn)
+                self.caches.pending_from = None
+                counts = dict(
+                    self.conn.execute(
+                        "SELECT t.name, c.n FROM user_event_counts c "
+                        "JOIN event_types t ON t.id = c.event_type WHERE c.user_id = ?",
+                        (user,),
+                    ).fetchall()
                 )
-            }
-            segments = {
-                segment
-                for (segment,) in self.conn.execute(
-                    "SELECT segment FROM segment_members WHERE user_id = ?", (user,)
-                )
-            }
-            profile = Profile(self.attributes(user), counts, apps, segments)
+            apps: set[str] = set()
+            if any(rule.reads.uses_apps for rule in rules):
+                apps = {
+                    app_id
+                    for (app_id,) in self.conn.execute(
+                        "SELECT a.app_id FROM user_apps u JOIN apps a ON a.id = u.app "
+                        "WHERE u.user_id = ?",
+                        (user,),
+                    )
+                }
+            # Attributes and memberships in one query: a cold profile costs a query each.
+            attributes, members = self.conn.execute(
+                "SELECT attributes, (SELECT group_concat(segment) FROM segment_members "
+                "WHERE user_id = ?1) FROM users WHERE id = ?1",
+                (user,),
+            ).fetchone()
+            segments = {int(segment) for segment in members.split(",")} if members else set()
+            profile = Profile(_decode(attributes), counts, apps, segments)
             profiles[user] = profile
             if len(profiles) > PROFILE_CACHE:
                 profiles.popitem(last=False)
@@ -142,12 +198,13 @@ class SqliteTx:
         )
 
     def find_user(self, identity: Identity) -> int | None:
+        kind = identity.kind
         # email and phone may move between profiles, so only immutable identifiers are cached.
-        cacheable = identity.kind in ("external_id", "user_alias", "braze_id")
-        key = (self.workspace_id, identity)
+        cacheable = kind in _CACHEABLE
+        key = (self.workspace_id, kind, identity.value)
         if cacheable and (cached := self.caches.users.get(key)) is not None:
             return cached
-        column = _IDENTITY_COLUMN[identity.kind]
+        column = _IDENTITY_COLUMN[kind]
         row = self.conn.execute(
             f"SELECT id FROM users WHERE workspace_id = ? AND {column} = ? "
             "ORDER BY updated_at DESC, id DESC LIMIT 1",
@@ -230,20 +287,24 @@ class SqliteTx:
         segments: frozenset[int],
     ) -> None:
         properties = _encode(item.properties) if item.properties else None
-        marks = "," + ",".join(map(str, sorted(segments))) + "," if segments else None
-        self.event_rows.append((event_type, user, app, item.time, properties, marks))
-        slot = item.time // SLOT_US
-        for segment in (0, *segments):
-            self.counts[(event_type, segment, 0, slot)] += 1
-            if app is not None:
-                self.counts[(event_type, segment, app, slot)] += 1
-        self.user_counts[(user, event_type)] += 1
+        marks = None
+        if segments:
+            self.writes.segments_marked = True
+            known = self.caches.marks
+            marks = known.get(segments)
+            if marks is None:
+                if len(known) >= MARKS_CACHE:
+                    known.clear()
+                marks = known[segments] = ",".join(["", *map(str, sorted(segments)), ""])
+        writes = self.writes
+        writes.events.append((event_type, user, app, item.time, properties, marks))
         if app is not None:
-            self.user_apps.add((user, app))
+            writes.apps_used = True
+            writes.user_apps.add((user, app))
 
     def add_purchase(self, item: PurchaseItem, user: int, app: int | None) -> None:
         if app is not None:
-            self.user_apps.add((user, app))
+            self.writes.user_apps.add((user, app))
         self.conn.execute(
             "INSERT INTO purchases (workspace_id, user_id, app, product_id, currency, price, "
             "quantity, time, properties) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -260,23 +321,112 @@ class SqliteTx:
             ),
         )
 
-    def flush(self) -> None:
-        """Write the request's events and fold its counts into the aggregates."""
-        self.conn.executemany(
-            "INSERT INTO events (event_type, user_id, app, time, properties, segments) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            self.event_rows,
+
+class PendingWrites:
+    """The rows track requests add (events, the apps users used), written in a few
+    statements, with the aggregate counts of the events, when the request ends or, when
+    the writer applies a group optimistically, once for the whole group."""
+
+    def __init__(self) -> None:
+        # (event type, user, app, time, properties as JSON, tracked segments as ",3,7,")
+        self.events: list[tuple[int, int, int | None, int, bytes | None, str | None]] = []
+        self.user_apps: set[tuple[int, int]] = set()
+        # Whether any event has an app, or counts for a tracked segment.
+        self.apps_used = False
+        self.segments_marked = False
+
+    def clear(self) -> None:
+        self.events.clear()
+        self.user_apps.clear()
+        self.apps_used = self.segments_marked = False
+
+    def write(self, conn: sqlite3.Connection, caches: WriterCaches) -> None:
+        if self.events:
+            if caches.pending_from is None:
+                # The events about to be added are not in user_event_counts yet.
+                (caches.pending_from,) = conn.execute(
+                    "UPDATE counts_pending SET from_event = "
+                    "coalesce(from_event, (SELECT coalesce(max(id), 0) + 1 FROM events)) "
+                    "RETURNING from_event"
+                ).fetchone()
+            first = insert_rows(
+                conn,
+                "INSERT INTO events (event_type, user_id, app, time, properties, segments)",
+                6,
+                self.events,
+            )
+            caches.last_event = first + len(self.events) - 1
+            last = first - 1  # the rows after it are the ones just added
+            # The aggregates, counted by SQLite from the rows just added: no Python work
+            # per event, and none of it holding the GIL.
+            conn.execute(_COUNT_EVERYONE, (last,))
+            if self.apps_used:
+                conn.execute(_COUNT_APPS, (last,))
+            if self.segments_marked:
+                conn.execute(_COUNT_SEGMENTS, (last,))
+                if self.apps_used:
+                    conn.execute(_COUNT_SEGMENT_APPS, (last,))
+        if self.user_apps:
+            insert_rows(
+                conn, "INSERT OR IGNORE INTO user_apps (user_id, app)", 2, sorted(self.user_apps)
+            )
+        self.clear()
+
+
+# Fold the events after ?1 into event_counts: for everyone (segment 0) and for each tracked
+# segment the event counted for, each for every app (app 0) and for the event's own app.
+# One statement per kind of row, only the kinds the new events need.
+_SLOT = f"(e.time - ((e.time % {SLOT_US}) + {SLOT_US}) % {SLOT_US}) / {SLOT_US}"
+_SEGMENTS = "json_each('[' || trim(e.segments, ',') || ']') s"
+_UPSERT = " ON CONFLICT (event_type, segment, app, slot) DO UPDATE SET n = n + excluded.n"
+_COUNT_EVERYONE = (
+    "INSERT INTO event_counts (event_type, segment, app, slot, n) "
+    f"SELECT e.event_type, 0, 0, {_SLOT}, count(*) FROM events e WHERE e.id > ? "
+    "GROUP BY 1, 4" + _UPSERT
+)
+_COUNT_APPS = (
+    "INSERT INTO event_counts (event_type, segment, app, slot, n) "
+    f"SELECT e.event_type, 0, e.app, {_SLOT}, count(*) FROM events e "
+    "WHERE e.id > ? AND e.app IS NOT NULL GROUP BY 1, 3, 4" + _UPSERT
+)
+_COUNT_SEGMENTS = (
+    "INSERT INTO event_counts (event_type, segment, app, slot, n) "
+    f"SELECT e.event_type, s.value, 0, {_SLOT}, count(*) FROM events e, {_SEGMENTS} "
+    "WHERE e.id > ? AND e.segments IS NOT NULL GROUP BY 1, 2, 4" + _UPSERT
+)
+_COUNT_SEGMENT_APPS = (
+    "INSERT INTO event_counts (event_type, segment, app, slot, n) "
+    f"SELECT e.event_type, s.value, e.app, {_SLOT}, count(*) FROM events e, {_SEGMENTS} "
+    "WHERE e.id > ? AND e.segments IS NOT NULL AND e.app IS NOT NULL GROUP BY 1, 2, 3, 4" + _UPSERT
+)
+
+
+def insert_rows(
+    conn: sqlite3.Connection, head: str, width: int, rows: Sequence[Sequence[Any]], tail: str = ""
+) -> int:
+    """`head VALUES (?, ...), (?, ...) ... tail` for every row, in few statements.
+
+    executemany() releases the GIL around every row's step and must win it back after
+    each, which under load costs far more than the row (the event loop holds it). Rows
+    go in chunks of powers of two, so a handful of statement texts serve every count
+    and stay in the statement cache. (One statement over json_each() was measured
+    slower: SQLite parsing the JSON costs more than binding the values.)
+
+    Returns the rowid of the first row (a rowid table gives the rows of one writer
+    consecutive rowids), 0 when there are no rows.
+    """
+    one = "(" + ", ".join("?" * width) + ")"
+    i, n, first = 0, len(rows), 0
+    while i < n:
+        size = min(_MAX_CHUNK, 1 << ((n - i).bit_length() - 1))
+        cur = conn.execute(
+            f"{head} VALUES {', '.join([one] * size)}{tail}",
+            [value for row in rows[i : i + size] for value in row],
         )
-        self.conn.executemany(
-            "INSERT INTO event_counts (event_type, segment, app, slot, n) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (event_type, segment, app, slot) DO UPDATE SET n = n + excluded.n",
-            [(*key, n) for key, n in self.counts.items()],
-        )
-        self.conn.executemany(
-            "INSERT INTO user_event_counts (user_id, event_type, n) VALUES (?, ?, ?) "
-            "ON CONFLICT (user_id, event_type) DO UPDATE SET n = n + excluded.n",
-            [(*key, n) for key, n in self.user_counts.items()],
-        )
-        self.conn.executemany(
-            "INSERT OR IGNORE INTO user_apps (user_id, app) VALUES (?, ?)", self.user_apps
-        )
+        if i == 0:
+            first = (cur.lastrowid or 0) - size + 1
+        i += size
+    return first
+
+
+_MAX_CHUNK = 256

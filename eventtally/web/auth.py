@@ -60,6 +60,8 @@ def parse_proxies(text: str) -> Networks:
 
 
 def _within(address: str, networks: Networks) -> bool:
+    if not networks:  # no trusted proxies (the default): nothing to parse
+        return False
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:

@@ -1,0 +1,188 @@
+"""SQLite ingest internals: the raw-count index holds only old events, user_event_counts
+is caught up lazily, and a group is applied optimistically, then again isolated if a job
+fails."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import closing
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from eventtally.domain.model import Segment, SeriesQuery
+from eventtally.domain.track import parse_track
+from eventtally.store.base import SLOT_US
+from eventtally.store.migrations import MIGRATIONS, RAW_INDEX_BEFORE_US, migrate
+from eventtally.store.sqlite import DB_FILE, SqliteStore
+
+NOW = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
+SECOND = 1_000_000
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqliteStore]:
+    store = SqliteStore.open(tmp_path)
+    yield store
+    store.close()
+
+
+def rows(store: SqliteStore, sql: str) -> list[tuple[object, ...]]:
+    with closing(sqlite3.connect(f"file:{store.path}?mode=ro", uri=True)) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def iso(us: int) -> str:
+    return datetime.fromtimestamp(us / SECOND, UTC).isoformat().replace("+00:00", "Z")
+
+
+def track(store: SqliteStore, ws: int, events: list[dict[str, object]]) -> None:
+    outcome = store.track(ws, parse_track({"events": events}, NOW), NOW).result()
+    assert outcome.events_processed == len(events), outcome
+
+
+@pytest.mark.parametrize(
+    "around",
+    [RAW_INDEX_BEFORE_US - 40 * 86_400 * SECOND, NOW - 40 * 86_400 * SECOND],
+    ids=["indexed", "after-the-index"],
+)
+def test_off_grid_ranges_count_exactly_on_both_sides_of_the_raw_index(
+    store: SqliteStore, around: int
+) -> None:
+    ws = store.create_workspace("w", "UTC", NOW)
+    app = store.create_app(ws.id, "a", NOW)
+    rng = random.Random(7)
+    times = [around + rng.randrange(-3 * 3600, 3 * 3600) * SECOND for _ in range(300)]
+    apps = [rng.choice([None, app.app_id]) for _ in times]
+    events = [
+        {"external_id": f"u{i % 7}", "name": "e", "time": iso(t)} | ({"app_id": a} if a else {})
+        for i, (t, a) in enumerate(zip(times, apps, strict=True))
+    ]
+    for start in range(0, len(events), 75):
+        track(store, ws.id, events[start : start + 75])
+    # Ranges with edges off the 15-minute grid (whole seconds, as historic offsets are),
+    # some within one slot, some spanning many; and one on the grid.
+    ranges = [
+        (around - 7_321 * SECOND, around + 5_003 * SECOND),
+        (around + 17 * SECOND, around + 400 * SECOND),
+        (around - SLOT_US * 3 + 1, around + SLOT_US * 2 - 1),
+        (around - around % SLOT_US, around - around % SLOT_US + 4 * SLOT_US),
+    ]
+    for app_key, wanted in ((None, lambda a: True), (app.id, lambda a: a is not None)):
+        query = SeriesQuery(ws.id, "e", tuple(ranges), app=app_key)
+        expected = [
+            sum(1 for t, a in zip(times, apps, strict=True) if lo <= t < hi and wanted(a))
+            for lo, hi in ranges
+        ]
+        assert store.count_series(query) == expected
+
+
+def test_new_events_skip_the_raw_index(store: SqliteStore) -> None:
+    ws = store.create_workspace("w", "UTC", NOW)
+    track(store, ws.id, [{"external_id": "u", "name": "e", "time": iso(NOW - SECOND)}])
+    track(store, ws.id, [{"external_id": "u", "name": "e", "time": "2001-02-03T04:05:06Z"}])
+    indexed = rows(
+        store,
+        "SELECT count(*) FROM events INDEXED BY events_type_time_before "
+        f"WHERE time < {RAW_INDEX_BEFORE_US}",
+    )
+    assert indexed == [(1,)]
+
+
+def test_user_event_counts_catch_up_when_read(store: SqliteStore) -> None:
+    ws = store.create_workspace("w", "UTC", NOW)
+    events = [
+        {"external_id": f"u{i % 3}", "name": "buy" if i % 2 else "view", "time": iso(NOW - i)}
+        for i in range(1, 61)
+    ]
+    track(store, ws.id, events)
+    # Ingest leaves the per-user counts to be folded in later...
+    assert rows(store, "SELECT count(*) FROM user_event_counts") == [(0,)]
+    assert rows(store, "SELECT from_event IS NOT NULL FROM counts_pending") == [(1,)]
+    # ...which a segment reading event counts does first.
+    draft = Segment(0, ws.id, "", "buyers", {"event": "buy", "op": "gte", "count": 10}, True)
+    segment = store.create_segment(ws.id, draft, NOW)
+    assert rows(store, "SELECT from_event FROM counts_pending") == [(None,)]
+    assert sorted(rows(store, "SELECT user_id, event_type, n FROM user_event_counts")) == sorted(
+        rows(store, "SELECT user_id, event_type, count(*) FROM events GROUP BY 1, 2")
+    )
+    # Each of u0, u1 and u2 bought 10 times.
+    assert rows(store, f"SELECT count(*) FROM segment_members WHERE segment = {segment.id}") == [
+        (3,)
+    ]
+    # Later events are counted for profiles loaded from the folded counts.
+    buys = [{"external_id": "new", "name": "buy", "time": iso(NOW - i)} for i in range(10)]
+    track(store, ws.id, buys)
+    members = rows(store, f"SELECT count(*) FROM segment_members WHERE segment = {segment.id}")
+    assert members == [(4,)]
+
+
+def test_a_failing_job_reruns_its_group_isolated_and_nothing_twice(store: SqliteStore) -> None:
+    ws = store.create_workspace("w", "UTC", NOW)
+    entered, release = threading.Event(), threading.Event()
+
+    def hold(conn: sqlite3.Connection) -> None:
+        entered.set()
+        release.wait(10)
+
+    held = store._submit(hold)
+    assert entered.wait(10)
+    body = {"events": [{"external_id": "u", "name": "e", "time": iso(NOW - 1)}] * 5}
+    first = store.track(ws.id, parse_track(body, NOW), NOW)
+    broken = store._submit(lambda conn: 1 / 0)
+    second = store.track(ws.id, parse_track(body, NOW), NOW)
+    release.set()
+    held.result(10)
+    assert first.result(10).events_processed == 5
+    assert second.result(10).events_processed == 5
+    with pytest.raises(ZeroDivisionError):
+        broken.result(10)
+    assert rows(store, "SELECT count(*) FROM events") == [(10,)]
+    assert rows(store, "SELECT sum(n) FROM event_counts WHERE segment = 0 AND app = 0") == [(10,)]
+
+
+def test_migration_6_keeps_counts_of_an_existing_store(tmp_path: Path) -> None:
+    path = tmp_path / DB_FILE
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        conn.execute("BEGIN")
+        for number, script in enumerate(MIGRATIONS[:5], start=1):
+            for statement in (s.strip() for s in script.split(";") if s.strip()):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {number}")
+        conn.execute("COMMIT")
+        migrate(conn)
+        assert conn.execute("SELECT from_event FROM counts_pending").fetchall() == [(None,)]
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert "events_type_time" not in names
+        assert "events_type_time_before" in names
+
+
+def test_the_lag_of_user_event_counts_is_bounded(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("eventtally.store.sqlite.FOLD_BACKLOG", 100)
+    monkeypatch.setattr("eventtally.store.sqlite.FOLD_CHUNK", 40)
+    ws = store.create_workspace("w", "UTC", NOW)
+    for batch in range(8):
+        track(
+            store,
+            ws.id,
+            [
+                {"external_id": f"u{i % 11}", "name": f"e{i % 3}", "time": iso(NOW - batch)}
+                for i in range(75)
+            ],
+        )
+    ((pending, last),) = rows(
+        store, "SELECT from_event, (SELECT max(id) FROM events) FROM counts_pending"
+    )
+    assert isinstance(pending, int)
+    assert isinstance(last, int)
+    assert last - pending < 100  # past the bound, each commit folds down below it
+    folded = f"SELECT user_id, event_type, count(*) FROM events WHERE id < {pending} GROUP BY 1, 2"
+    assert sorted(rows(store, "SELECT user_id, event_type, n FROM user_event_counts")) == sorted(
+        rows(store, folded)
+    )
