@@ -36,6 +36,22 @@ EXTRA_RUNS = 3
 MAX_ABS_OFFSET = timedelta(hours=26)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
+# Zones the property tests draw from: DST, :30/:45 offsets, half-hour DST (Lord Howe),
+# :45 with DST (Chatham), a skipped date (Apia), 00:01 switches (St_Johns), no DST (Tehran now).
+ZONES = (
+    "UTC",
+    "America/New_York",
+    "Europe/London",
+    "Australia/Lord_Howe",
+    "Pacific/Chatham",
+    "Asia/Kolkata",
+    "Asia/Kathmandu",
+    "Australia/Eucla",
+    "America/St_Johns",
+    "Pacific/Apia",
+    "Asia/Tehran",
+)
+
 DAY = "day"
 HOUR = "hour"
 

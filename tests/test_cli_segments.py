@@ -2,63 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from eventtally.cli import main
 from eventtally.domain.model import SeriesQuery
 from eventtally.domain.track import parse_track
 from eventtally.store.sqlite import SqliteStore
+from tests.cli_support import Cli
 
 PRO = '{"attribute": "plan", "op": "eq", "value": "pro"}'
 NOW = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
 DAY_START = 1_748_736_000_000_000  # 2025-06-01T00:00:00Z
-
-
-@dataclass
-class Run:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        assert self.code == 0, self.err
-        assert self.err == ""
-        lines = self.out.splitlines()
-        assert len(lines) == 1, self.out
-        return json.loads(lines[0])
-
-
-@dataclass
-class Cli:
-    data: Path
-    capsys: pytest.CaptureFixture[str]
-
-    def __call__(self, *args: str) -> Run:
-        self.capsys.readouterr()
-        code = main([*args, "--data", str(self.data)])
-        captured = self.capsys.readouterr()
-        return Run(code, captured.out, captured.err)
-
-    def segments(self, *args: str) -> Any:
-        """`segments ... --json`, which must succeed."""
-        return self("segments", *args, "--json").json()
-
-    def fails(self, *args: str) -> str:
-        """A command that must fail: exit 1, nothing on stdout, one line on stderr."""
-        run = self(*args)
-        assert run.code == 1, run
-        assert run.out == ""
-        lines = run.err.splitlines()
-        assert len(lines) == 1, run.err
-        assert lines[0].startswith("eventtally: ")
-        return lines[0].removeprefix("eventtally: ")
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from eventtally.domain.buckets import Unit, series_buckets
 from eventtally.domain.instants import from_us, to_us
 from eventtally.domain.timeparse import parse_instant
 from tests.oracle import (
+    ZONES,
     RawEvent,
     expected_buckets,
     first_instant_of_local_date_oracle,
@@ -26,19 +27,6 @@ from tests.oracle import (
     resolve_local_oracle,
 )
 
-ZONES = (
-    "UTC",
-    "America/New_York",
-    "Europe/London",
-    "Australia/Lord_Howe",
-    "Pacific/Chatham",
-    "Asia/Kolkata",
-    "Asia/Kathmandu",
-    "Australia/Eucla",
-    "America/St_Johns",
-    "Pacific/Apia",
-    "Asia/Tehran",
-)
 FIRST = datetime(1990, 1, 1, tzinfo=UTC)
 LAST = datetime(2036, 1, 1, tzinfo=UTC)
 US_PER_SECOND = 1_000_000
