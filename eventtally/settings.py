@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,12 @@ class Setting:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("data", Path("data"), "Directory of the embedded SQLite store."),
+    Setting(
+        "store",
+        "",
+        "Store URL: `clickhouse://HOST:PORT/DATABASE` for ClickHouse; empty for the embedded "
+        "SQLite store in `data`.",
+    ),
     Setting("host", "127.0.0.1", "Address `serve` listens on."),
     Setting("port", 8080, "Port `serve` listens on."),
     Setting(
@@ -63,6 +69,8 @@ SETTINGS: tuple[Setting, ...] = (
 @dataclass(frozen=True, slots=True)
 class Settings:
     data: Path = Path("data")
+    # The URL may carry a password (clickhouse://USER:PASSWORD@HOST/DATABASE).
+    store: str = field(default="", repr=False)
     host: str = "127.0.0.1"
     port: int = 8080
     max_body_bytes: int = 4 * 1024 * 1024

@@ -1,4 +1,5 @@
-"""Shared test helpers: an in-process API over a real SQLite store in a temporary directory."""
+"""Shared test helpers: an in-process API over a real store (SQLite in a temporary
+directory unless a test brings its own)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from starlette.testclient import TestClient
 
 from eventtally.domain.model import PERMISSIONS, Workspace
 from eventtally.settings import Settings
-from eventtally.store.base import new_secret
+from eventtally.store.base import Store, new_secret
 from eventtally.store.sqlite import SqliteStore
 from eventtally.web.app import create_app, now_us
 
@@ -20,7 +21,7 @@ from eventtally.web.app import create_app, now_us
 @dataclass
 class Api:
     client: TestClient
-    store: SqliteStore
+    store: Store
     workspace: Workspace
     key: str
     app_ids: list[str] = field(default_factory=list)
@@ -55,9 +56,13 @@ def running_api(
     settings: Settings | None = None,
     peer: str = "testclient",
     store_class: type[SqliteStore] = SqliteStore,
+    store: Store | None = None,
 ) -> Iterator[Api]:
-    """A workspace with `apps` apps and an all-permission key, served in process."""
-    store = store_class.open(data_dir)
+    """A workspace with `apps` apps and an all-permission key, served in process, on
+    `store` if given (the caller closes it), else on a SQLite store in `data_dir`."""
+    own = store is None
+    if store is None:
+        store = store_class.open(data_dir)
     try:
         now = now_us()
         workspace = store.create_workspace("test", time_zone, now)
@@ -68,4 +73,5 @@ def running_api(
         with TestClient(app, raise_server_exceptions=False, client=(peer, 50000)) as client:
             yield Api(client, store, workspace, secret, app_ids)
     finally:
-        store.close()
+        if own:
+            store.close()

@@ -105,6 +105,41 @@ def test_data_dir_from_the_environment(
     assert (tmp_path / "from-env" / "eventtally.db").is_file()
 
 
+# --- --store ----------------------------------------------------------------------------
+
+
+def test_store_with_another_scheme_fails_without_showing_the_url(cli: Cli) -> None:
+    line = cli.fails("init", "--store", "postgres://admin:hunter2@db.example/analytics")
+    assert line.startswith("--store: ")
+    assert "'postgres'" in line
+    assert "clickhouse://HOST:PORT/DATABASE" in line
+    assert "hunter2" not in line
+    assert not cli.data.exists()
+
+
+def test_store_that_is_not_a_url_points_to_data(cli: Cli) -> None:
+    line = cli.fails("apps", "list", "--store", "./data")
+    assert line.startswith("--store: not a store URL")
+    assert "--data" in line
+
+
+def test_store_from_the_environment_is_named_in_its_error(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EVENTTALLY_STORE", "sqlite:///tmp/x.db")
+    assert cli.fails("init").startswith("EVENTTALLY_STORE: unknown store scheme 'sqlite'")
+    # An empty --store wins over the environment: the SQLite store in --data.
+    assert cli("init", "--json", "--store", "").json()["workspace"] == "default"
+    assert cli.data.is_dir()
+
+
+def test_store_clickhouse_url_opens_clickhouse(cli: Cli, clickhouse_url: str) -> None:
+    created = cli("init", "--json", "--store", clickhouse_url).json()
+    listed = cli("apps", "list", "--json", "--store", clickhouse_url).json()
+    assert listed == [{"app_id": created["app_id"], "name": "default app"}]
+    assert not cli.data.exists()
+
+
 # --- apps -------------------------------------------------------------------------------
 
 

@@ -17,6 +17,7 @@ from eventtally.store.base import Store
 from eventtally.store.sqlite import SqliteStore
 
 DEFAULT_WORKSPACE = "default"
+STORE_URL = "clickhouse://HOST:PORT/DATABASE"
 
 
 class CliError(EventtallyError):
@@ -38,8 +39,26 @@ def check_zone(name: str) -> str:
 
 
 def open_store(args: argparse.Namespace) -> Store:
-    settings = Settings.load({"data": args.data})
-    return SqliteStore.open(settings.data)
+    """The store --store names (or $EVENTTALLY_STORE); without one, SQLite in --data."""
+    settings = Settings.load({"data": args.data, "store": args.store})
+    if not settings.store:
+        return SqliteStore.open(settings.data)
+    _check_store_url(settings.store, "--store" if args.store is not None else "EVENTTALLY_STORE")
+    # Imported only here: commands on the SQLite store need not load the ClickHouse driver.
+    from eventtally.store.clickhouse import ClickHouseStore
+
+    return ClickHouseStore.open(settings.store)
+
+
+def _check_store_url(url: str, source: str) -> None:
+    # Only the scheme is named back: the rest of the URL may hold a password.
+    scheme, sep, _ = url.partition("://")
+    if not sep:
+        raise CliError(
+            f"{source}: not a store URL (expected {STORE_URL}; the SQLite store takes --data)"
+        )
+    if scheme.lower() != "clickhouse":
+        raise CliError(f"{source}: unknown store scheme {scheme!r} (expected {STORE_URL})")
 
 
 def find_workspace(store: Store, name: str) -> Workspace:
@@ -60,7 +79,16 @@ def data_option(parser: argparse.ArgumentParser) -> None:
         "--data",
         type=Path,
         default=None,
-        help="data directory of the store (default: $EVENTTALLY_DATA or ./data)",
+        help="data directory of the SQLite store (default: $EVENTTALLY_DATA or ./data)",
+    )
+
+
+def store_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--store",
+        metavar="URL",
+        default=None,
+        help=f"store URL: {STORE_URL} (default: $EVENTTALLY_STORE, or the SQLite store in --data)",
     )
 
 
@@ -94,9 +122,11 @@ def add(
     json: bool = False,
     server: bool = False,
 ) -> argparse.ArgumentParser:
-    """A command that works on the store: it takes --data, and the options asked for."""
+    """A command that works on the store: it takes --data and --store, and the options
+    asked for."""
     sub: argparse.ArgumentParser = group.add_parser(name, help=help_text, description=help_text)
     data_option(sub)
+    store_option(sub)
     if workspace:
         workspace_option(sub)
     if json:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import itertools
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -18,17 +16,16 @@ from eventtally.domain.track import TrackOutcome, parse_track
 from eventtally.errors import ConflictError, IdempotencyConflict
 from eventtally.store.base import SLOT_US, Store, new_secret
 from eventtally.store.memory import MemoryStore
-from eventtally.store.sqlite import SqliteStore
+from tests.stores import DURABLE, KINDS, Stores
 
 NOW = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
 HOUR = 3_600_000_000
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    store: Store = MemoryStore() if request.param == "memory" else SqliteStore.open(tmp_path)
-    yield store
-    store.close()
+@pytest.fixture(params=KINDS)
+def store(request: pytest.FixtureRequest, stores: Stores) -> Iterator[Store]:
+    with stores.open(request.param) as store:
+        yield store
 
 
 def track(store: Store, workspace_id: int, body: object) -> tuple[int, list[str]]:
@@ -260,8 +257,14 @@ def _series(
     grid=st.booleans(),
     app=st.sampled_from([None, 0, 1]),
 )
-def test_sqlite_counts_equal_the_reference(
-    events: list[tuple[int, str, int | None]], edges: list[int], grid: bool, app: int | None
+@pytest.mark.parametrize("kind", DURABLE)
+def test_counts_equal_the_reference(
+    kind: str,
+    stores: Stores,
+    events: list[tuple[int, str, int | None]],
+    edges: list[int],
+    grid: bool,
+    app: int | None,
 ) -> None:
     """Aggregates (buckets on the 15-minute grid) and raw counts (off it) both match a scan."""
     points = sorted({(e // 900 * 900) if grid else e for e in edges})
@@ -270,12 +273,8 @@ def test_sqlite_counts_equal_the_reference(
     )
     if grid:
         assert all(start % SLOT_US == 0 and end % SLOT_US == 0 for start, end in buckets)
-    with tempfile.TemporaryDirectory() as tmp:
-        reference, sqlite = MemoryStore(), SqliteStore.open(Path(tmp))
-        try:
-            assert _series(sqlite, events, buckets, app) == _series(reference, events, buckets, app)
-        finally:
-            sqlite.close()
+    with stores.open(kind) as store:
+        assert _series(store, events, buckets, app) == _series(MemoryStore(), events, buckets, app)
 
 
 # --- Segments ------------------------------------------------------------------------------
@@ -376,18 +375,14 @@ def segment_readings(
     script=scripts(SEGMENT_START, lifecycle=True),
     cuts=st.lists(st.integers(0, 999), min_size=1, max_size=8),
 )
-def test_sqlite_segments_equal_the_reference_and_the_oracle(
-    script: list[Op], cuts: list[int]
+@pytest.mark.parametrize("kind", DURABLE)
+def test_segments_equal_the_reference_and_the_oracle(
+    kind: str, stores: Stores, script: list[Op], cuts: list[int]
 ) -> None:
-    reference = MemoryStore()
-    with tempfile.TemporaryDirectory() as tmp:
-        sqlite = SqliteStore.open(Path(tmp))
-        try:
-            from_sqlite, _ = segment_readings(sqlite, script, cuts)
-        finally:
-            sqlite.close()
-    from_reference, from_oracle = segment_readings(reference, script, cuts)
-    assert from_sqlite == from_reference
+    with stores.open(kind) as store:
+        from_store, _ = segment_readings(store, script, cuts)
+    from_reference, from_oracle = segment_readings(MemoryStore(), script, cuts)
+    assert from_store == from_reference
     assert from_reference == from_oracle
 
 
@@ -490,24 +485,16 @@ def test_untracking_then_tracking_again_rebuilds_from_stored_events(store: Store
     assert segment_counts(store, ws, segment) == [4, 4]
 
 
-def _store_of(kind: str, tmp_path: Path) -> Store:
-    return MemoryStore() if kind == "memory" else SqliteStore.open(tmp_path)
-
-
-@pytest.mark.parametrize(
-    "kind",
-    ["memory", "sqlite"],
-)
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize(
     "change",
     [SegmentChanges(tracking=False), SegmentChanges(archived=True)],
     ids=["untrack", "archive"],
 )
 def test_untracking_or_archiving_clears_counts_on_and_off_the_grid(
-    kind: str, change: SegmentChanges, tmp_path: Path
+    kind: str, change: SegmentChanges, stores: Stores
 ) -> None:
-    store = _store_of(kind, tmp_path)
-    try:
+    with stores.open(kind) as store:
         ws, _ = _segment_world(store)
         segment = store.create_segment(ws, draft(ws, "pro", PRO), NOW)
         body = {"events": [{"external_id": "u1", "name": "e", "time": "2025-06-01T13:00:00Z"}]}
@@ -515,8 +502,6 @@ def test_untracking_or_archiving_clears_counts_on_and_off_the_grid(
         assert segment_counts(store, ws, segment) == [2, 2]
         store.update_segment(ws, segment.segment_id, change, NOW + 2)
         assert segment_counts(store, ws, segment) == [0, 0]
-    finally:
-        store.close()
 
 
 def test_changing_the_filter_redecides_every_stored_event(store: Store) -> None:
@@ -535,16 +520,12 @@ def test_changing_the_filter_redecides_every_stored_event(store: Store) -> None:
     assert segment_counts(store, ws, segment) == [1, 1]
 
 
-@pytest.mark.parametrize(
-    "kind",
-    ["memory", "sqlite"],
-)
+@pytest.mark.parametrize("kind", KINDS)
 def test_a_segment_with_a_bad_filter_is_refused_and_nothing_is_kept(
-    kind: str, tmp_path: Path
+    kind: str, stores: Stores
 ) -> None:
     bad = {"attribute": "plan", "op": "bogus"}
-    store = _store_of(kind, tmp_path)
-    try:
+    with stores.open(kind) as store:
         ws, _ = _segment_world(store)
         kept = store.create_segment(ws, draft(ws, "kept", PRO), NOW)
         with pytest.raises(FilterError):
@@ -555,5 +536,3 @@ def test_a_segment_with_a_bad_filter_is_refused_and_nothing_is_kept(
         body = {"events": [{"external_id": "u1", "name": "e", "time": "2025-06-01T13:00:00Z"}]}
         assert store.track(ws, parse_track(body, NOW + 3), NOW + 3).result().events_processed == 1
         assert segment_counts(store, ws, kept) == [2, 2]
-    finally:
-        store.close()

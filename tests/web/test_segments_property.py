@@ -7,13 +7,13 @@ works out from the same script.
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -30,6 +30,7 @@ from tests.segment_oracle import (
     substitute_apps,
     track_body,
 )
+from tests.stores import DURABLE, Stores
 from tests.support import Api, running_api
 
 ZONES = ("UTC", "America/New_York", "Asia/Kolkata")
@@ -118,23 +119,26 @@ def expected_counts(
     start=st.sampled_from(STARTS),
     data=st.data(),
 )
+@pytest.mark.parametrize("kind", DURABLE)
 def test_segment_series_and_sizes_match_the_replay_oracle(
-    zone: str, start: int, data: st.DataObject
+    kind: str, stores: Stores, zone: str, start: int, data: st.DataObject
 ) -> None:
     lifecycle = data.draw(st.booleans(), label="tracking switched, segments archived")
     symbolic = data.draw(scripts(start, zone, lifecycle), label="script")
     after = data.draw(st.sampled_from([1, 60 * 1_000_000, 5 * 3600 * 1_000_000]), label="after")
-    with tempfile.TemporaryDirectory() as tmp:
-        clock = Clock(start)
-        with running_api(Path(tmp) / "data", time_zone=zone, clock=clock) as api:
-            apps = dict(zip(SYMBOLIC_APPS, api.app_ids, strict=True))
-            script: list[Op] = substitute_apps(symbolic, apps)
-            segment_ids = apply(api, clock, script)
-            replay = Replay(script)
-            now = replay.last_now + after
-            clock.now = now
-            check_event_series(api, replay, segment_ids, zone, now, apps)
-            check_sizes(api, replay, segment_ids, zone, now, start)
+    clock = Clock(start)
+    with (
+        stores.open(kind) as store,
+        running_api(Path(), time_zone=zone, clock=clock, store=store) as api,
+    ):
+        apps = dict(zip(SYMBOLIC_APPS, api.app_ids, strict=True))
+        script: list[Op] = substitute_apps(symbolic, apps)
+        segment_ids = apply(api, clock, script)
+        replay = Replay(script)
+        now = replay.last_now + after
+        clock.now = now
+        check_event_series(api, replay, segment_ids, zone, now, apps)
+        check_sizes(api, replay, segment_ids, zone, now, start)
 
 
 def check_event_series(

@@ -5,13 +5,13 @@ for `ending_at` sent with an offset, with `Z`, as a bare date or as a naive loca
 
 from __future__ import annotations
 
-import tempfile
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -22,6 +22,7 @@ from tests.oracle import (
     offset_transitions,
     resolve_local_oracle,
 )
+from tests.stores import DURABLE, Stores
 from tests.support import running_api
 
 # Event times must be in the past (future ones are clamped to now at ingest).
@@ -98,8 +99,9 @@ def event_time_text(moment: datetime, zone: ZoneInfo, form: str) -> tuple[str, d
 
 @settings(max_examples=60, deadline=None)
 @given(case=series_requests(), data=st.data())
+@pytest.mark.parametrize("kind", DURABLE)
 def test_data_series_matches_oracle(
-    case: tuple[str, str, int, str, datetime], data: st.DataObject
+    kind: str, stores: Stores, case: tuple[str, str, int, str, datetime], data: st.DataObject
 ) -> None:
     zone, unit, length, ending_at_text, ending_at = case
     tz = ZoneInfo(zone)
@@ -129,7 +131,7 @@ def test_data_series_matches_oracle(
     app_filter = data.draw(st.sampled_from([0, 1]), label="app_id filter")
     send_unit = unit == "hour" or data.draw(st.booleans(), label="send unit=day")
 
-    with tempfile.TemporaryDirectory() as tmp, running_api(Path(tmp), time_zone=zone) as api:
+    with stores.open(kind) as store, running_api(Path(), time_zone=zone, store=store) as api:
         objects: list[dict[str, Any]] = []
         counted: list[tuple[datetime, str | None]] = []
         for moment, app, name, form in zip(moments, apps, names, forms, strict=True):

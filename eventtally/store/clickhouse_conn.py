@@ -1,0 +1,191 @@
+"""Talking to ClickHouse: the store URL, connections, driver errors as eventtally's own,
+and the schema migrations."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from clickhouse_driver import Client
+from clickhouse_driver import errors as driver_errors
+
+from eventtally.errors import StoreError
+from eventtally.store.clickhouse_schema import MIGRATIONS
+
+# The driver logs a warning with a traceback for every failed connection attempt; the
+# error it raises is translated below and reported once by whoever called.
+logging.getLogger("clickhouse_driver").setLevel(logging.ERROR)
+
+SCHEME = "clickhouse"
+DEFAULT_PORT = 9000
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+# Settings every connection runs with. `insert_distributed_sync`: an insert into a
+# Distributed table returns once every shard has its rows, so the next query sees them.
+_SETTINGS = {"insert_distributed_sync": 1}
+
+
+@dataclass(frozen=True)
+class ClickHouseUrl:
+    """`clickhouse://[USER[:PASSWORD]@]HOST[:PORT]/DATABASE`, the native protocol's port."""
+
+    host: str
+    port: int
+    database: str
+    user: str = "default"
+    password: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> ClickHouseUrl:
+        try:
+            parts = urlsplit(text)
+            port = parts.port or DEFAULT_PORT
+        except ValueError as exc:
+            raise StoreError(f"store URL {_shown(text)!r}: {exc}") from None
+        if parts.scheme != SCHEME or not parts.hostname:
+            raise StoreError(
+                f"store URL {_shown(text)!r}: expected clickhouse://HOST:PORT/DATABASE"
+            )
+        database = parts.path.strip("/") or "eventtally"
+        if not _IDENTIFIER.fullmatch(database):
+            raise StoreError(
+                f"store URL {_shown(text)!r}: the database name must be letters, digits "
+                "and underscores, not starting with a digit"
+            )
+        return cls(
+            host=parts.hostname,
+            port=port,
+            database=database,
+            user=unquote(parts.username) if parts.username else "default",
+            password=unquote(parts.password) if parts.password else "",
+        )
+
+    def __str__(self) -> str:  # never the password
+        return f"{SCHEME}://{self.host}:{self.port}/{self.database}"
+
+    def __repr__(self) -> str:
+        return f"ClickHouseUrl({str(self)!r})"
+
+    def client(self) -> Client:
+        return Client(
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            password=self.password,
+            connect_timeout=5,
+            send_receive_timeout=300,
+            settings=_SETTINGS,
+        )
+
+
+def _shown(text: str) -> str:
+    """A URL as it may appear in a message: without its password."""
+    try:
+        parts = urlsplit(text)
+        if parts.password:
+            return text.replace(f":{parts.password}@", ":***@")
+    except ValueError:
+        pass
+    return text
+
+
+def translate(exc: BaseException, url: ClickHouseUrl) -> StoreError:
+    """A driver or socket error as eventtally's own (the web layer answers 503)."""
+    if isinstance(exc, driver_errors.ServerException):
+        first = str(exc).split("Stack trace", 1)[0].strip()
+        return StoreError(f"ClickHouse at {url} refused: {first}")
+    return StoreError(f"ClickHouse at {url} is unreachable: {exc}")
+
+
+DRIVER_ERRORS = (driver_errors.Error, OSError, EOFError)
+
+
+class Connections:
+    """One client per thread (a driver client is not thread-safe), errors translated."""
+
+    def __init__(self, url: ClickHouseUrl) -> None:
+        self.url = url
+        self.db = url.database
+        self._local = threading.local()
+        self._all: list[Client] = []
+        self._lock = threading.Lock()
+
+    def _client(self) -> Client:
+        client: Client | None = getattr(self._local, "client", None)
+        if client is None:
+            client = self.url.client()
+            self._local.client = client
+            with self._lock:
+                self._all.append(client)
+        return client
+
+    def query(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        """Run a statement; `{db}` in it names the store's database."""
+        try:
+            rows: list[tuple[Any, ...]] = self._client().execute(
+                sql.replace("{db}", self.db), params
+            )
+        except DRIVER_ERRORS as exc:
+            self._drop()
+            raise translate(exc, self.url) from None
+        return rows
+
+    def insert(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if not rows:
+            return
+        try:
+            self._client().execute(sql.replace("{db}", self.db), rows)
+        except DRIVER_ERRORS as exc:
+            self._drop()
+            raise translate(exc, self.url) from None
+
+    def _drop(self) -> None:
+        """Forget this thread's client after a failure: the next query reconnects."""
+        client: Client | None = getattr(self._local, "client", None)
+        self._local.client = None
+        if client is not None:
+            client.disconnect()
+
+    def close(self) -> None:
+        with self._lock:
+            for client in self._all:
+                client.disconnect()
+            self._all.clear()
+        self._local = threading.local()
+
+
+def migrate(conn: Connections) -> int:
+    """Create the database and bring its schema up to date; returns the schema version."""
+    conn.query("CREATE DATABASE IF NOT EXISTS {db}")
+    conn.query(
+        "CREATE TABLE IF NOT EXISTS {db}.schema_migrations (version UInt32, applied_at Int64) "
+        "ENGINE = MergeTree ORDER BY version"
+    )
+    done = {version for (version,) in conn.query("SELECT version FROM {db}.schema_migrations")}
+    for version, statements in enumerate(MIGRATIONS, start=1):
+        if version in done:
+            continue
+        for statement in _idempotent(statements):
+            conn.query(statement)
+        conn.insert(
+            "INSERT INTO {db}.schema_migrations (version, applied_at) VALUES",
+            [(version, time.time_ns() // 1000)],
+        )
+    return len(MIGRATIONS)
+
+
+def _idempotent(statements: Iterable[str]) -> Iterable[str]:
+    """ClickHouse has no transactional DDL: a migration cut short is run again, so every
+    CREATE tolerates what already exists."""
+    for statement in statements:
+        yield re.sub(
+            r"^CREATE (TABLE|MATERIALIZED VIEW) ",
+            r"CREATE \1 IF NOT EXISTS ",
+            statement.strip(),
+        )
