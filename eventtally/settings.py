@@ -34,6 +34,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Store URL: `clickhouse://HOST:PORT/DATABASE` for ClickHouse; empty for the embedded "
         "SQLite store in `data`.",
     ),
+    Setting(
+        "redis",
+        "",
+        "Redis URL (`redis://HOST:PORT/DB`) shared by several API nodes on one ClickHouse "
+        "store: they take turns writing and count rate-limit windows together. Empty: one node.",
+    ),
     Setting("host", "127.0.0.1", "Address `serve` listens on."),
     Setting("port", 8080, "Port `serve` listens on."),
     Setting(
@@ -71,6 +77,7 @@ class Settings:
     data: Path = Path("data")
     # The URL may carry a password (clickhouse://USER:PASSWORD@HOST/DATABASE).
     store: str = field(default="", repr=False)
+    redis: str = field(default="", repr=False)  # may carry a password too
     host: str = "127.0.0.1"
     port: int = 8080
     max_body_bytes: int = 4 * 1024 * 1024

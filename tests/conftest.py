@@ -7,6 +7,9 @@ from pathlib import Path
 import pytest
 
 from tests.clickhouse_server import ClickHouseServer, ClickHouseUnavailable, start, stop
+from tests.redis_server import RedisServer, RedisUnavailable
+from tests.redis_server import start as start_redis
+from tests.redis_server import stop as stop_redis
 from tests.stores import Stores
 from tests.support import Api, running_api
 
@@ -58,3 +61,29 @@ def clickhouse_url(clickhouse_server: ClickHouseServer) -> Iterator[str]:
 def stores(request: pytest.FixtureRequest) -> Stores:
     """Opens a fresh store of any kind (tests.stores.KINDS); for hypothesis examples too."""
     return Stores(request)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One redis-server for the session, started when a test first needs it (a missing
+    one fails the tests that need it, as ClickHouse does)."""
+    try:
+        server = start_redis(tmp_path_factory.mktemp("redis"))
+    except RedisUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield server
+    finally:
+        stop_redis(server.process)
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """A Redis URL whose database is flushed before the test."""
+    import redis
+
+    url = redis_server.url(0)
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    client.close()
+    return url

@@ -40,14 +40,19 @@ def check_zone(name: str) -> str:
 
 def open_store(args: argparse.Namespace) -> Store:
     """The store --store names (or $EVENTTALLY_STORE); without one, SQLite in --data."""
-    settings = Settings.load({"data": args.data, "store": args.store})
+    settings = Settings.load({"data": args.data, "store": args.store, "redis": args.redis})
     if not settings.store:
+        if settings.redis:
+            raise CliError(
+                "--redis is for several nodes on one ClickHouse store; the SQLite store is "
+                "served by one process (give --store too, or leave --redis out)"
+            )
         return SqliteStore.open(settings.data)
     _check_store_url(settings.store, "--store" if args.store is not None else "EVENTTALLY_STORE")
     # Imported only here: commands on the SQLite store need not load the ClickHouse driver.
     from eventtally.store.clickhouse import ClickHouseStore
 
-    return ClickHouseStore.open(settings.store)
+    return ClickHouseStore.open(settings.store, redis=settings.redis or None)
 
 
 def _check_store_url(url: str, source: str) -> None:
@@ -92,6 +97,16 @@ def store_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def redis_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--redis",
+        metavar="URL",
+        default=None,
+        help="Redis shared by several nodes on one ClickHouse store: redis://HOST:PORT/DB "
+        "(default: $EVENTTALLY_REDIS; none for a single node)",
+    )
+
+
 def workspace_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workspace",
@@ -127,6 +142,7 @@ def add(
     sub: argparse.ArgumentParser = group.add_parser(name, help=help_text, description=help_text)
     data_option(sub)
     store_option(sub)
+    redis_option(sub)
     if workspace:
         workspace_option(sub)
     if json:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Protocol
 
 from eventtally.domain.instants import US_PER_SECOND
 
@@ -78,6 +79,11 @@ EMPTY_HEADERS = {"X-RateLimit-Limit": "", "X-RateLimit-Remaining": "", "X-RateLi
 def window_end(now: int, seconds: int) -> int:
     """The end (epoch seconds) of the clock-aligned window of `seconds` holding `now` (µs)."""
     return (now // US_PER_SECOND // seconds + 1) * seconds
+
+
+class WindowCounter(Protocol):
+    def hit(self, workspace_id: int, bucket: RateBucket, limit: Limit, now: int) -> Decision:
+        """Count one request in its window; the decision and headers for it."""
 
 
 class FixedWindowCounter:

@@ -24,7 +24,7 @@ from eventtally.domain.model import (
     SeriesQuery,
     Workspace,
 )
-from eventtally.domain.ratelimit import Limit, RateBucket
+from eventtally.domain.ratelimit import FixedWindowCounter, Limit, RateBucket, WindowCounter
 from eventtally.domain.track import TrackOutcome, TrackRequest
 
 DEFAULT_TRACKED_LIMIT = 25  # Braze tracks at most 25 segments per app
@@ -184,6 +184,11 @@ class Store(abc.ABC):
 
     def app_by_api_id(self, workspace_id: int, app_id: str) -> App | None:
         return next((a for a in self.list_apps(workspace_id) if a.app_id == app_id), None)
+
+    def window_counter(self) -> WindowCounter:
+        """Where rate-limit windows are counted: in this process, unless several nodes
+        share the store."""
+        return FixedWindowCounter()
 
     def close(self) -> None:  # noqa: B027 - stores without resources need no close
         """Release files and threads; the store is unusable afterwards."""

@@ -21,9 +21,10 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
-from typing import Any, TypeVar
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from eventtally.domain.idempotency import Idempotency
 from eventtally.domain.model import (
@@ -37,7 +38,7 @@ from eventtally.domain.model import (
     SeriesQuery,
     Workspace,
 )
-from eventtally.domain.ratelimit import Limit, RateBucket
+from eventtally.domain.ratelimit import Limit, RateBucket, WindowCounter
 from eventtally.domain.track import TrackOutcome, TrackRequest
 from eventtally.errors import ConflictError, StoreError
 from eventtally.store import clickhouse_segments as segments
@@ -54,6 +55,9 @@ from eventtally.store.clickhouse_ingest import (
 from eventtally.store.clickhouse_schema import IDEMPOTENCY
 from eventtally.store.idempotency import Recorded, record, replay
 from eventtally.store.ingest import apply_track
+
+if TYPE_CHECKING:
+    from eventtally.shared_state import WriterLease
 
 T = TypeVar("T")
 log = logging.getLogger("eventtally.store")
@@ -93,8 +97,16 @@ _Job = _Track | _Alone
 
 
 class ClickHouseStore(Store):
-    def __init__(self, url: ClickHouseUrl) -> None:
+    def __init__(self, url: ClickHouseUrl, redis: str | None = None) -> None:
         self.url = url
+        # With the URL of a Redis, one of several nodes: they take turns writing and count
+        # rate limits together (eventtally.shared_state, imported only then).
+        self._redis = redis
+        self._lease: WriterLease | None = None
+        if redis:
+            from eventtally.shared_state import WriterLease
+
+            self._lease = WriterLease(redis, url.database)
         self.conn = Connections(url)
         migrate(self.conn)
         self.clock = Clock()
@@ -107,8 +119,16 @@ class ClickHouseStore(Store):
         self._thread.start()
 
     @classmethod
-    def open(cls, url: str) -> ClickHouseStore:
-        return cls(ClickHouseUrl.parse(url))
+    def open(cls, url: str, redis: str | None = None) -> ClickHouseStore:
+        """The store at `url`; with `redis`, one of several nodes writing to it."""
+        return cls(ClickHouseUrl.parse(url), redis)
+
+    def window_counter(self) -> WindowCounter:
+        if self._redis is None:
+            return super().window_counter()
+        from eventtally.shared_state import SharedWindowCounter
+
+        return SharedWindowCounter(self._redis, self.url.database)
 
     def __repr__(self) -> str:
         return f"ClickHouseStore({str(self.url)!r})"
@@ -118,6 +138,8 @@ class ClickHouseStore(Store):
             self._queue.put(None)
             self._thread.join()
         self.conn.close()
+        if self._lease is not None:
+            self._lease.close()
 
     # The writer --------------------------------------------------------------------------
     def _run(self) -> None:
@@ -152,11 +174,24 @@ class ClickHouseStore(Store):
                     if not failed.future.done():
                         failed.future.set_exception(StoreError(f"the store failed: {exc}"))
 
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Hold the right to write (alone, or the shared lease), with caches that are
+        current: dropped when another node wrote since this one last did."""
+        if self._lease is None:
+            yield
+            return
+        with self._lease.held() as others_wrote:
+            if others_wrote:
+                self._caches.clear()
+            yield
+
     def _run_alone(self, job: _Alone) -> None:
         if not job.future.set_running_or_notify_cancel():
             return
         try:
-            value = job.fn()
+            with self._writing():
+                value = job.fn()
         except Exception as exc:
             self._caches.clear()  # it may have changed what is cached before failing
             job.future.set_exception(exc)
@@ -168,19 +203,9 @@ class ClickHouseStore(Store):
         if not jobs:
             return
         started = time.perf_counter()
-        results: list[tuple[_Track, TrackOutcome | None, BaseException | None]] = []
         try:
-            self._caches.check()
-            group = Group()
-            records: dict[tuple[int, str], Recorded] = {}
-            for job in jobs:
-                try:
-                    outcome = self._apply(job, group, records)
-                except Exception as exc:  # one bad request must not sink its group
-                    results.append((job, None, exc))
-                else:
-                    results.append((job, outcome, None))
-            self.conn.insert(JOURNAL_INSERT, group.journal(self._caches, self.clock()))
+            with self._writing():
+                results = self._apply_group(jobs)
         except StoreError as exc:
             self._caches.clear()  # what the group cached was never stored
             for job in jobs:
@@ -196,6 +221,24 @@ class ClickHouseStore(Store):
                 assert value is not None
                 job.future.set_result(value)
         self._purge_expired_keys(jobs[-1].now)
+
+    def _apply_group(
+        self, jobs: list[_Track]
+    ) -> list[tuple[_Track, TrackOutcome | None, BaseException | None]]:
+        """Apply each request of the group in memory, then insert all as one block."""
+        results: list[tuple[_Track, TrackOutcome | None, BaseException | None]] = []
+        self._caches.check()
+        group = Group()
+        records: dict[tuple[int, str], Recorded] = {}
+        for job in jobs:
+            try:
+                outcome = self._apply(job, group, records)
+            except Exception as exc:  # one bad request must not sink its group
+                results.append((job, None, exc))
+            else:
+                results.append((job, outcome, None))
+        self.conn.insert(JOURNAL_INSERT, group.journal(self._caches, self.clock()))
+        return results
 
     def _apply(
         self, job: _Track, group: Group, records: dict[tuple[int, str], Recorded]

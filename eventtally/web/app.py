@@ -14,7 +14,6 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from eventtally.domain.ratelimit import FixedWindowCounter
 from eventtally.errors import ApiError, StoreError, StoreFull
 from eventtally.metrics import Metrics
 from eventtally.settings import Settings
@@ -149,7 +148,7 @@ def create_app(
     app.state.settings = settings = settings or Settings()
     app.state.trusted_proxies = parse_proxies(settings.trusted_proxies)
     app.state.clock = clock
-    app.state.limiter = FixedWindowCounter()
+    app.state.limiter = store.window_counter()
     # (workspace id, Idempotency-Key) of /users/track requests not yet answered.
     app.state.idempotency_in_flight = set()
     app.state.metrics = metrics = Metrics()

@@ -7,7 +7,7 @@ import ipaddress
 from starlette.requests import Request
 
 from eventtally.domain.model import ApiKey, Workspace
-from eventtally.domain.ratelimit import EMPTY_HEADERS, FixedWindowCounter, RateBucket
+from eventtally.domain.ratelimit import EMPTY_HEADERS, RateBucket, WindowCounter
 from eventtally.errors import EventtallyError, Forbidden, TooManyRequests, Unauthorized
 from eventtally.settings import Settings
 from eventtally.store.base import Store
@@ -28,7 +28,7 @@ def authorize(request: Request, permission: str, bucket: RateBucket) -> tuple[Wo
         # Braze's wording; the key itself is never echoed back.
         raise Unauthorized(f"Invalid API key: {'undefined' if secret is None else 'non-existent'}")
     workspace, key = found
-    limiter: FixedWindowCounter = request.app.state.limiter
+    limiter: WindowCounter = request.app.state.limiter
     now: int = request.app.state.clock()
     decision = limiter.hit(workspace.id, bucket, workspace.limit(bucket), now)
     headers = decision.headers()
