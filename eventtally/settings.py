@@ -35,6 +35,13 @@ SETTINGS: tuple[Setting, ...] = (
         "SQLite store in `data`.",
     ),
     Setting(
+        "cluster",
+        "",
+        "ClickHouse cluster (a name in its `remote_servers`) the store's tables are sharded "
+        "over: local tables on every server and Distributed tables, replicated when ZooKeeper "
+        "is configured. Empty: one ClickHouse server.",
+    ),
+    Setting(
         "redis",
         "",
         "Redis URL (`redis://HOST:PORT/DB`) shared by several API nodes on one ClickHouse "
@@ -77,6 +84,7 @@ class Settings:
     data: Path = Path("data")
     # The URL may carry a password (clickhouse://USER:PASSWORD@HOST/DATABASE).
     store: str = field(default="", repr=False)
+    cluster: str = ""
     redis: str = field(default="", repr=False)  # may carry a password too
     host: str = "127.0.0.1"
     port: int = 8080

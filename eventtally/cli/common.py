@@ -40,19 +40,23 @@ def check_zone(name: str) -> str:
 
 def open_store(args: argparse.Namespace) -> Store:
     """The store --store names (or $EVENTTALLY_STORE); without one, SQLite in --data."""
-    settings = Settings.load({"data": args.data, "store": args.store, "redis": args.redis})
+    settings = Settings.load(
+        {"data": args.data, "store": args.store, "redis": args.redis, "cluster": args.cluster}
+    )
     if not settings.store:
-        if settings.redis:
-            raise CliError(
-                "--redis is for several nodes on one ClickHouse store; the SQLite store is "
-                "served by one process (give --store too, or leave --redis out)"
-            )
+        for name in ("redis", "cluster"):
+            if getattr(settings, name):
+                raise CliError(
+                    f"--{name} is for a ClickHouse store (give --store too, or leave --{name} out)"
+                )
         return SqliteStore.open(settings.data)
     _check_store_url(settings.store, "--store" if args.store is not None else "EVENTTALLY_STORE")
     # Imported only here: commands on the SQLite store need not load the ClickHouse driver.
     from eventtally.store.clickhouse import ClickHouseStore
 
-    return ClickHouseStore.open(settings.store, redis=settings.redis or None)
+    return ClickHouseStore.open(
+        settings.store, redis=settings.redis or None, cluster=settings.cluster or None
+    )
 
 
 def _check_store_url(url: str, source: str) -> None:
@@ -94,6 +98,16 @@ def store_option(parser: argparse.ArgumentParser) -> None:
         metavar="URL",
         default=None,
         help=f"store URL: {STORE_URL} (default: $EVENTTALLY_STORE, or the SQLite store in --data)",
+    )
+
+
+def cluster_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--cluster",
+        metavar="NAME",
+        default=None,
+        help="shard the ClickHouse store over this cluster of ClickHouse's remote_servers "
+        "(default: $EVENTTALLY_CLUSTER; none: one server)",
     )
 
 
@@ -142,6 +156,7 @@ def add(
     sub: argparse.ArgumentParser = group.add_parser(name, help=help_text, description=help_text)
     data_option(sub)
     store_option(sub)
+    cluster_option(sub)
     redis_option(sub)
     if workspace:
         workspace_option(sub)

@@ -43,7 +43,7 @@ from eventtally.domain.track import TrackOutcome, TrackRequest
 from eventtally.errors import ConflictError, StoreError
 from eventtally.store import clickhouse_segments as segments
 from eventtally.store.base import DEFAULT_TRACKED_LIMIT, SLOT_US, Store, hash_secret
-from eventtally.store.clickhouse_conn import ClickHouseUrl, Connections, migrate
+from eventtally.store.clickhouse_conn import ClickHouseUrl, Connections, layout_of, migrate
 from eventtally.store.clickhouse_ingest import (
     JOURNAL_INSERT,
     Clock,
@@ -97,7 +97,9 @@ _Job = _Track | _Alone
 
 
 class ClickHouseStore(Store):
-    def __init__(self, url: ClickHouseUrl, redis: str | None = None) -> None:
+    def __init__(
+        self, url: ClickHouseUrl, redis: str | None = None, cluster: str | None = None
+    ) -> None:
         self.url = url
         # With the URL of a Redis, one of several nodes: they take turns writing and count
         # rate limits together (eventtally.shared_state, imported only then).
@@ -108,7 +110,8 @@ class ClickHouseStore(Store):
 
             self._lease = WriterLease(redis, url.database)
         self.conn = Connections(url)
-        migrate(self.conn)
+        self.layout, self.servers = layout_of(self.conn, cluster)
+        migrate(self.conn, self.layout, self.servers)
         self.clock = Clock()
         self._caches = WriterCaches(self.conn)
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
@@ -119,9 +122,12 @@ class ClickHouseStore(Store):
         self._thread.start()
 
     @classmethod
-    def open(cls, url: str, redis: str | None = None) -> ClickHouseStore:
-        """The store at `url`; with `redis`, one of several nodes writing to it."""
-        return cls(ClickHouseUrl.parse(url), redis)
+    def open(
+        cls, url: str, redis: str | None = None, cluster: str | None = None
+    ) -> ClickHouseStore:
+        """The store at `url`; with `redis`, one of several nodes writing to it; with
+        `cluster`, its tables sharded over that cluster of ClickHouse's remote_servers."""
+        return cls(ClickHouseUrl.parse(url), redis, cluster)
 
     def window_counter(self) -> WindowCounter:
         if self._redis is None:
@@ -284,16 +290,22 @@ class ClickHouseStore(Store):
         if time.monotonic() - self._purged_at < PURGE_EVERY_S:
             return
         self._purged_at = time.monotonic()
+        table = self.layout.local("idempotency")
         try:
-            rows = self.conn.query(
-                "SELECT DISTINCT partition FROM system.parts "
-                "WHERE database = %(d)s AND table = 'idempotency' AND active",
-                {"d": self.conn.db},
-            )
-            for (partition,) in rows:
-                day = int(partition)
-                if (day + 1) * DAY_US <= now:
-                    self.conn.query(f"ALTER TABLE {{db}}.idempotency DROP PARTITION {day}")
+            for url in self.servers:
+                server = self.conn if url == self.url else Connections(url)
+                try:
+                    rows = server.query(
+                        "SELECT DISTINCT partition FROM system.parts "
+                        "WHERE database = %(d)s AND table = %(t)s AND active",
+                        {"d": self.conn.db, "t": table},
+                    )
+                    for (partition,) in rows:
+                        if (int(partition) + 1) * DAY_US <= now:
+                            server.query(f"ALTER TABLE {{db}}.{table} DROP PARTITION {partition}")
+                finally:
+                    if server is not self.conn:
+                        server.close()
         except StoreError:  # housekeeping: never worth failing ingest; next time
             log.warning("could not drop expired idempotency keys", exc_info=True)
 
@@ -478,7 +490,8 @@ class ClickHouseStore(Store):
     def authenticate(self, secret: str) -> tuple[Workspace, ApiKey] | None:
         rows = self.conn.query(
             f"SELECT {self._KEY_COLUMNS} FROM {{db}}.api_keys "
-            "WHERE id IN (SELECT id FROM {db}.api_keys WHERE secret_hash = %(h)s) GROUP BY id",
+            "WHERE id GLOBAL IN (SELECT id FROM {db}.api_keys WHERE secret_hash = %(h)s) "
+            "GROUP BY id",
             {"h": hash_secret(secret)},
         )
         if not rows:

@@ -7,8 +7,8 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -16,7 +16,7 @@ from clickhouse_driver import Client
 from clickhouse_driver import errors as driver_errors
 
 from eventtally.errors import StoreError
-from eventtally.store.clickhouse_schema import MIGRATIONS
+from eventtally.store.clickhouse_schema import MIGRATIONS, Layout
 
 # The driver logs a warning with a traceback for every failed connection attempt; the
 # error it raises is translated below and reported once by whoever called.
@@ -160,32 +160,64 @@ class Connections:
         self._local = threading.local()
 
 
-def migrate(conn: Connections) -> int:
-    """Create the database and bring its schema up to date; returns the schema version."""
+def layout_of(conn: Connections, cluster: str | None) -> tuple[Layout, list[ClickHouseUrl]]:
+    """The layout of the store and the servers its tables live on: the one `conn` talks
+    to, or every server of `cluster` (replicated when ZooKeeper is configured)."""
+    if cluster is None:
+        return Layout(), [conn.url]
+    if not _IDENTIFIER.fullmatch(cluster):
+        raise StoreError(f"--cluster {cluster!r}: a cluster name is letters, digits and _")
+    rows = conn.query(
+        "SELECT host_address, port FROM system.clusters WHERE cluster = %(c)s "
+        "ORDER BY shard_num, replica_num",
+        {"c": cluster},
+    )
+    if not rows:
+        raise StoreError(
+            f"ClickHouse at {conn.url} has no cluster {cluster!r} in its remote_servers"
+        )
+    try:
+        conn.query("SELECT count() FROM system.zookeeper WHERE path = '/'")
+        replicated = True
+    except StoreError:  # no ZooKeeper configured: shards without replicas
+        replicated = False
+    servers = [replace(conn.url, host=host, port=port) for host, port in rows]
+    return Layout(cluster, replicated), servers
+
+
+def migrate(
+    conn: Connections,
+    layout: Layout | None = None,
+    servers: Sequence[ClickHouseUrl] | None = None,
+) -> int:
+    """Create the database and bring its schema up to date on every server (by default
+    the one `conn` talks to); returns the schema version."""
+    layout = layout or Layout()
+    for url in servers or [conn.url]:
+        here = conn if url == conn.url else Connections(url)
+        try:
+            _migrate_server(here, layout)
+        finally:
+            if here is not conn:
+                here.close()
+    return len(MIGRATIONS)
+
+
+def _migrate_server(conn: Connections, layout: Layout) -> None:
     conn.query("CREATE DATABASE IF NOT EXISTS {db}")
+    # Which migrations ran is kept per server: each runs them on its own tables.
     conn.query(
         "CREATE TABLE IF NOT EXISTS {db}.schema_migrations (version UInt32, applied_at Int64) "
         "ENGINE = MergeTree ORDER BY version"
     )
     done = {version for (version,) in conn.query("SELECT version FROM {db}.schema_migrations")}
-    for version, statements in enumerate(MIGRATIONS, start=1):
+    for version, items in enumerate(MIGRATIONS, start=1):
         if version in done:
             continue
-        for statement in _idempotent(statements):
-            conn.query(statement)
+        for item in items:
+            for statement in layout.create(item):
+                conn.query(statement)
         conn.insert(
             "INSERT INTO {db}.schema_migrations (version, applied_at) VALUES",
             [(version, time.time_ns() // 1000)],
-        )
-    return len(MIGRATIONS)
-
-
-def _idempotent(statements: Iterable[str]) -> Iterable[str]:
-    """ClickHouse has no transactional DDL: a migration cut short is run again, so every
-    CREATE tolerates what already exists."""
-    for statement in statements:
-        yield re.sub(
-            r"^CREATE (TABLE|MATERIALIZED VIEW) ",
-            r"CREATE \1 IF NOT EXISTS ",
-            statement.strip(),
         )

@@ -14,11 +14,21 @@ none of it, never events without the key that would stop their retry counting tw
 
 Mutable records (workspaces, keys, the catalogue, segments, profiles, idempotency keys)
 are ReplacingMergeTree rows: a change inserts the whole record again with a higher
-`version`, and readers take the latest version of each key.
+`version`, and readers take the latest version of each key (argMax), so rows of one key
+on several shards, or not merged yet, read the same.
+
+On a cluster (`Layout.cluster`), every table is a local table `NAME_local` on every
+server plus a Distributed table `NAME` over them, sharded by user where rows have one;
+readers and writers use the Distributed names, so every query is the same text on one
+server and on a cluster. The materialized views stay local (journal_local -> X_local): a
+block inserted into the Distributed journal reaches each shard's views with its rows.
+With ZooKeeper (`Layout.replicated`), local tables are Replicated*MergeTree, keyed in
+ZooKeeper by the server's {shard} and {replica} macros.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Final
 
 # Kinds of journal rows.
@@ -69,130 +79,274 @@ SLOT = "intDiv(time - modulo(modulo(time, 900000000) + 900000000, 900000000), 90
 _IDENTITY_KINDS = ("external_id", "alias", "braze_id", "email", "phone")
 
 
-def _journal() -> str:
-    columns = ", ".join(f"{name} {kind}" for name, kind in JOURNAL_COLUMNS)
-    return f"CREATE TABLE {{db}}.journal ({columns}) ENGINE = Null"
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: str
+    engine: str  # MergeTree, ReplacingMergeTree(version), SummingMergeTree(n) or Null
+    order_by: str = ""
+    partition_by: str = ""
+    shard_by: str = "rand()"  # how a Distributed table spreads rows over the shards
 
 
-MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
+@dataclass(frozen=True)
+class View:
+    """A materialized view from the journal into `target`; `select` reads `{journal}`."""
+
+    name: str
+    target: str
+    select: str
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the tables live: one server, or the shards (and replicas) of a cluster."""
+
+    cluster: str | None = None
+    replicated: bool = False
+
+    def local(self, name: str) -> str:
+        return f"{name}_local" if self.cluster else name
+
+    def create(self, item: Table | View) -> list[str]:
+        """The statements that create `item` on one server (run on every server of a
+        cluster), each tolerating what already exists: DDL is not transactional."""
+        if isinstance(item, View):
+            select = item.select.replace("{journal}", "{db}." + self.local("journal"))
+            return [
+                f"CREATE MATERIALIZED VIEW IF NOT EXISTS {{db}}.{item.name} "
+                f"TO {{db}}.{self.local(item.target)} AS {select}"
+            ]
+        local = self.local(item.name)
+        clauses = f"ENGINE = {self._engine(item)}"
+        if item.partition_by:
+            clauses += f" PARTITION BY {item.partition_by}"
+        if item.order_by:
+            clauses += f" ORDER BY ({item.order_by})"
+        statements = [f"CREATE TABLE IF NOT EXISTS {{db}}.{local} ({item.columns}) {clauses}"]
+        if self.cluster:
+            statements.append(
+                f"CREATE TABLE IF NOT EXISTS {{db}}.{item.name} AS {{db}}.{local} "
+                f"ENGINE = Distributed({self.cluster}, {{db}}, {local}, {item.shard_by})"
+            )
+        return statements
+
+    def _engine(self, table: Table) -> str:
+        if not self.replicated or table.engine == "Null":
+            return table.engine
+        kind, _, args = table.engine.partition("(")
+        path = f"'/clickhouse/tables/{{shard}}/{{db}}/{table.name}', '{{replica}}'"
+        args = args.rstrip(")")
+        return f"Replicated{kind}({path}{', ' + args if args else ''})"
+
+
+_JOURNAL = ", ".join(f"{name} {kind}" for name, kind in JOURNAL_COLUMNS)
+
+MIGRATIONS: Final[tuple[tuple[Table | View, ...], ...]] = (
     (
-        """CREATE TABLE {db}.workspaces (
-            id UInt64, name String, time_zone String, rate_limits String,
-            created_at Int64, version UInt64
-        ) ENGINE = ReplacingMergeTree(version) ORDER BY id""",
-        """CREATE TABLE {db}.apps (
-            id UInt64, workspace_id UInt64, app_id String, name String, created_at Int64
-        ) ENGINE = MergeTree ORDER BY (workspace_id, id)""",
-        """CREATE TABLE {db}.api_keys (
-            id UInt64, workspace_id UInt64, name String, prefix String, secret_hash String,
-            permissions Array(String), allowed_networks Array(String), created_at Int64,
-            revoked UInt8, version UInt64
-        ) ENGINE = ReplacingMergeTree(version) ORDER BY id""",
-        """CREATE TABLE {db}.catalogue (
-            workspace_id UInt64, name String, description Nullable(String),
-            tags Array(String), analytics_report UInt8, blocklisted UInt8, version UInt64
-        ) ENGINE = ReplacingMergeTree(version) ORDER BY (workspace_id, name)""",
+        Table(
+            "workspaces",
+            "id UInt64, name String, time_zone String, rate_limits String, "
+            "created_at Int64, version UInt64",
+            "ReplacingMergeTree(version)",
+            "id",
+        ),
+        Table(
+            "apps",
+            "id UInt64, workspace_id UInt64, app_id String, name String, created_at Int64",
+            "MergeTree",
+            "workspace_id, id",
+        ),
+        Table(
+            "api_keys",
+            "id UInt64, workspace_id UInt64, name String, prefix String, secret_hash String, "
+            "permissions Array(String), allowed_networks Array(String), created_at Int64, "
+            "revoked UInt8, version UInt64",
+            "ReplacingMergeTree(version)",
+            "id",
+        ),
+        Table(
+            "catalogue",
+            "workspace_id UInt64, name String, description Nullable(String), "
+            "tags Array(String), analytics_report UInt8, blocklisted UInt8, version UInt64",
+            "ReplacingMergeTree(version)",
+            "workspace_id, name",
+        ),
         # `series`: the key its event counts are kept under while tracked (0: not tracked).
         # Every rebuild takes a new one, so counts of an earlier membership never mix in.
-        """CREATE TABLE {db}.segments (
-            id UInt64, workspace_id UInt64, segment_id String, name String,
-            description Nullable(String), tags Array(String), teams Array(String),
-            filter String, tracking UInt8, archived UInt8, created_at Int64,
-            updated_at Int64, series UInt64, version UInt64
-        ) ENGINE = ReplacingMergeTree(version) ORDER BY (workspace_id, id)""",
+        Table(
+            "segments",
+            "id UInt64, workspace_id UInt64, segment_id String, name String, "
+            "description Nullable(String), tags Array(String), teams Array(String), "
+            "filter String, tracking UInt8, archived UInt8, created_at Int64, "
+            "updated_at Int64, series UInt64, version UInt64",
+            "ReplacingMergeTree(version)",
+            "workspace_id, id",
+        ),
         # A profile as segment filters and identity lookups need it; event counts and
         # apps used are derived from events (user_event_counts, user_apps).
-        """CREATE TABLE {db}.profiles (
-            workspace_id UInt64, user UInt64, braze_id String, external_id String,
-            alias String, email String, phone String, attributes String,
-            segments Array(UInt64), updated_at Int64, created UInt64, version UInt64
-        ) ENGINE = ReplacingMergeTree(version) ORDER BY (workspace_id, user)""",
+        Table(
+            "profiles",
+            "workspace_id UInt64, user UInt64, braze_id String, external_id String, "
+            "alias String, email String, phone String, attributes String, "
+            "segments Array(UInt64), updated_at Int64, created UInt64, version UInt64",
+            "ReplacingMergeTree(version)",
+            "workspace_id, user",
+            shard_by="user",
+        ),
         # Who has an identifier (any version of a profile); email and phone change, so a
         # reader checks the profile's current value.
-        """CREATE TABLE {db}.identities (
-            workspace_id UInt64, identifier String, value String, user UInt64
-        ) ENGINE = ReplacingMergeTree ORDER BY (workspace_id, identifier, value, user)""",
-        f"""CREATE TABLE {{db}}.events (
-            workspace_id UInt64, name String, time Int64, app UInt64, user UInt64,
-            series Array(UInt64), properties String
-        ) ENGINE = MergeTree PARTITION BY {_MONTH} ORDER BY (workspace_id, name, time)""",
+        Table(
+            "identities",
+            "workspace_id UInt64, identifier String, value String, user UInt64",
+            "ReplacingMergeTree",
+            "workspace_id, identifier, value, user",
+            shard_by="user",
+        ),
+        Table(
+            "events",
+            "workspace_id UInt64, name String, time Int64, app UInt64, user UInt64, "
+            "series Array(UInt64), properties String",
+            "MergeTree",
+            "workspace_id, name, time",
+            _MONTH,
+            shard_by="user",
+        ),
         # Events as counted for tracked segments: one row per event and series.
-        f"""CREATE TABLE {{db}}.segment_events (
-            workspace_id UInt64, name String, series UInt64, app UInt64, time Int64
-        ) ENGINE = MergeTree PARTITION BY {_MONTH}
-        ORDER BY (workspace_id, name, series, time)""",
-        f"""CREATE TABLE {{db}}.purchases (
-            workspace_id UInt64, user UInt64, app UInt64, product_id String,
-            currency String, price Float64, quantity UInt32, time Int64, properties String
-        ) ENGINE = MergeTree PARTITION BY {_MONTH} ORDER BY (workspace_id, time)""",
+        Table(
+            "segment_events",
+            "workspace_id UInt64, name String, series UInt64, app UInt64, time Int64",
+            "MergeTree",
+            "workspace_id, name, series, time",
+            _MONTH,
+        ),
+        Table(
+            "purchases",
+            "workspace_id UInt64, user UInt64, app UInt64, product_id String, "
+            "currency String, price Float64, quantity UInt32, time Int64, properties String",
+            "MergeTree",
+            "workspace_id, time",
+            _MONTH,
+            shard_by="user",
+        ),
         # The pre-aggregated counts: per event name, series (0: every event), app (0: no
         # app) and 15-minute UTC slot. Readers sum `n`; merges only make that cheaper.
-        """CREATE TABLE {db}.counts (
-            workspace_id UInt64, name String, series UInt64, app UInt64, slot Int64, n UInt64
-        ) ENGINE = SummingMergeTree(n) ORDER BY (workspace_id, name, series, app, slot)""",
-        """CREATE TABLE {db}.user_event_counts (
-            workspace_id UInt64, user UInt64, name String, n UInt64
-        ) ENGINE = SummingMergeTree(n) ORDER BY (workspace_id, user, name)""",
-        """CREATE TABLE {db}.user_apps (
-            workspace_id UInt64, user UInt64, app UInt64
-        ) ENGINE = ReplacingMergeTree ORDER BY (workspace_id, user, app)""",
-        """CREATE TABLE {db}.segment_changes (
-            segment UInt64, time Int64, delta Int64
-        ) ENGINE = MergeTree ORDER BY (segment, time)""",
+        Table(
+            "counts",
+            "workspace_id UInt64, name String, series UInt64, app UInt64, slot Int64, n UInt64",
+            "SummingMergeTree(n)",
+            "workspace_id, name, series, app, slot",
+        ),
+        Table(
+            "user_event_counts",
+            "workspace_id UInt64, user UInt64, name String, n UInt64",
+            "SummingMergeTree(n)",
+            "workspace_id, user, name",
+            shard_by="user",
+        ),
+        Table(
+            "user_apps",
+            "workspace_id UInt64, user UInt64, app UInt64",
+            "ReplacingMergeTree",
+            "workspace_id, user, app",
+            shard_by="user",
+        ),
+        Table(
+            "segment_changes",
+            "segment UInt64, time Int64, delta Int64",
+            "MergeTree",
+            "segment, time",
+        ),
         # Who was a member when a tracked segment's series was rebuilt.
-        """CREATE TABLE {db}.segment_snapshots (
-            series UInt64, user UInt64
-        ) ENGINE = MergeTree ORDER BY (series, user)""",
+        Table("segment_snapshots", "series UInt64, user UInt64", "MergeTree", "series, user"),
         # One partition per day of expiry: expired keys go a partition at a time.
-        """CREATE TABLE {db}.idempotency (
-            workspace_id UInt64, key String, body_hash String, outcome String,
-            expires_at Int64, version UInt64
-        ) ENGINE = ReplacingMergeTree(version) PARTITION BY intDiv(expires_at, 86400000000)
-        ORDER BY (workspace_id, key)""",
-        _journal(),
-        f"""CREATE MATERIALIZED VIEW {{db}}.journal_events TO {{db}}.events AS
-        SELECT workspace_id, name, time, app, user, series, properties
-        FROM {{db}}.journal WHERE kind = {EVENT}""",
-        f"""CREATE MATERIALIZED VIEW {{db}}.journal_segment_events TO {{db}}.segment_events AS
-        SELECT workspace_id, name, arrayJoin(series) AS series, app, time
-        FROM {{db}}.journal WHERE kind = {EVENT}""",
-        f"""CREATE MATERIALIZED VIEW {{db}}.journal_counts TO {{db}}.counts AS
-        SELECT workspace_id, name, toUInt64(0) AS series, app, {SLOT} AS slot, count() AS n
-        FROM {{db}}.journal WHERE kind = {EVENT} GROUP BY workspace_id, name, app, slot""",
-        f"""CREATE MATERIALIZED VIEW {{db}}.journal_segment_counts TO {{db}}.counts AS
-        SELECT workspace_id, name, arrayJoin(series) AS series, app, {SLOT} AS slot,
-            count() AS n
-        FROM {{db}}.journal WHERE kind = {EVENT}
-        GROUP BY workspace_id, name, series, app, slot""",
-        f"""CREATE MATERIALIZED VIEW {{db}}.journal_user_event_counts
-        TO {{db}}.user_event_counts AS
-        SELECT workspace_id, user, name, count() AS n
-        FROM {{db}}.journal WHERE kind = {EVENT} GROUP BY workspace_id, user, name""",
-        f"""CREATE MATERIALIZED VIEW {{db}}.journal_user_apps TO {{db}}.user_apps AS
-        SELECT workspace_id, user, app FROM {{db}}.journal
-        WHERE kind IN ({EVENT}, {PURCHASE}) AND app != 0""",
-        f"""CREATE MATERIALIZED VIEW {{db}}.journal_purchases TO {{db}}.purchases AS
-        SELECT workspace_id, user, app, product_id, currency, price, quantity, time, properties
-        FROM {{db}}.journal WHERE kind = {PURCHASE}""",
-        f"""CREATE MATERIALIZED VIEW {{db}}.journal_profiles TO {{db}}.profiles AS
-        SELECT workspace_id, user, braze_id, external_id, alias, email, phone, attributes,
-            segments, updated_at, created, version
-        FROM {{db}}.journal WHERE kind = {PROFILE}""",
+        Table(
+            "idempotency",
+            "workspace_id UInt64, key String, body_hash String, outcome String, "
+            "expires_at Int64, version UInt64",
+            "ReplacingMergeTree(version)",
+            "workspace_id, key",
+            "intDiv(expires_at, 86400000000)",
+        ),
+        Table("journal", _JOURNAL, "Null", shard_by="user"),
+        View(
+            "journal_events",
+            "events",
+            "SELECT workspace_id, name, time, app, user, series, properties "
+            f"FROM {{journal}} WHERE kind = {EVENT}",
+        ),
+        View(
+            "journal_segment_events",
+            "segment_events",
+            "SELECT workspace_id, name, arrayJoin(series) AS series, app, time "
+            f"FROM {{journal}} WHERE kind = {EVENT}",
+        ),
+        View(
+            "journal_counts",
+            "counts",
+            f"SELECT workspace_id, name, toUInt64(0) AS series, app, {SLOT} AS slot, "
+            f"count() AS n FROM {{journal}} WHERE kind = {EVENT} "
+            "GROUP BY workspace_id, name, app, slot",
+        ),
+        View(
+            "journal_segment_counts",
+            "counts",
+            f"SELECT workspace_id, name, arrayJoin(series) AS series, app, {SLOT} AS slot, "
+            f"count() AS n FROM {{journal}} WHERE kind = {EVENT} "
+            "GROUP BY workspace_id, name, series, app, slot",
+        ),
+        View(
+            "journal_user_event_counts",
+            "user_event_counts",
+            "SELECT workspace_id, user, name, count() AS n "
+            f"FROM {{journal}} WHERE kind = {EVENT} GROUP BY workspace_id, user, name",
+        ),
+        View(
+            "journal_user_apps",
+            "user_apps",
+            "SELECT workspace_id, user, app FROM {journal} "
+            f"WHERE kind IN ({EVENT}, {PURCHASE}) AND app != 0",
+        ),
+        View(
+            "journal_purchases",
+            "purchases",
+            "SELECT workspace_id, user, app, product_id, currency, price, quantity, time, "
+            f"properties FROM {{journal}} WHERE kind = {PURCHASE}",
+        ),
+        View(
+            "journal_profiles",
+            "profiles",
+            "SELECT workspace_id, user, braze_id, external_id, alias, email, phone, "
+            "attributes, segments, updated_at, created, version "
+            f"FROM {{journal}} WHERE kind = {PROFILE}",
+        ),
         *(
-            f"""CREATE MATERIALIZED VIEW {{db}}.journal_identities_{kind} TO {{db}}.identities AS
-            SELECT workspace_id, '{kind}' AS identifier, {kind} AS value, user FROM {{db}}.journal
-            WHERE kind = {PROFILE} AND {kind} != ''"""
+            View(
+                f"journal_identities_{kind}",
+                "identities",
+                f"SELECT workspace_id, '{kind}' AS identifier, {kind} AS value, user "
+                f"FROM {{journal}} WHERE kind = {PROFILE} AND {kind} != ''",
+            )
             for kind in _IDENTITY_KINDS
         ),
-        f"""CREATE MATERIALIZED VIEW {{db}}.journal_size_changes TO {{db}}.segment_changes AS
-        SELECT segment, time, delta FROM {{db}}.journal WHERE kind = {SIZE_CHANGE}""",
-        f"""CREATE MATERIALIZED VIEW {{db}}.journal_idempotency TO {{db}}.idempotency AS
-        SELECT workspace_id, key, body_hash, outcome, expires_at, version
-        FROM {{db}}.journal WHERE kind = {IDEMPOTENCY}""",
-        f"""CREATE MATERIALIZED VIEW {{db}}.journal_catalogue TO {{db}}.catalogue AS
-        SELECT workspace_id, name, CAST(NULL AS Nullable(String)) AS description,
-            CAST([] AS Array(String)) AS tags, toUInt8(0) AS analytics_report,
-            toUInt8(0) AS blocklisted, toUInt64(0) AS version
-        FROM {{db}}.journal WHERE kind = {NEW_EVENT_NAME}""",
+        View(
+            "journal_size_changes",
+            "segment_changes",
+            f"SELECT segment, time, delta FROM {{journal}} WHERE kind = {SIZE_CHANGE}",
+        ),
+        View(
+            "journal_idempotency",
+            "idempotency",
+            "SELECT workspace_id, key, body_hash, outcome, expires_at, version "
+            f"FROM {{journal}} WHERE kind = {IDEMPOTENCY}",
+        ),
+        View(
+            "journal_catalogue",
+            "catalogue",
+            "SELECT workspace_id, name, CAST(NULL AS Nullable(String)) AS description, "
+            "CAST([] AS Array(String)) AS tags, toUInt8(0) AS analytics_report, "
+            "toUInt8(0) AS blocklisted, toUInt64(0) AS version "
+            f"FROM {{journal}} WHERE kind = {NEW_EVENT_NAME}",
+        ),
     ),
 )

@@ -261,7 +261,7 @@ def _rebuild(conn: Connections, clock: Clock, segment: Segment, now: int) -> int
         [(series, user) for user in members],
     )
     of_members = (
-        "FROM {db}.events WHERE workspace_id = %(w)s AND user IN "
+        "FROM {db}.events WHERE workspace_id = %(w)s AND user GLOBAL IN "
         "(SELECT user FROM {db}.segment_snapshots WHERE series = %(s)s)"
     )
     params = {"w": ws, "s": series}
