@@ -45,11 +45,11 @@ from eventtally.store import clickhouse_segments as segments
 from eventtally.store.base import DEFAULT_TRACKED_LIMIT, SLOT_US, Store, hash_secret
 from eventtally.store.clickhouse_conn import ClickHouseUrl, Connections, layout_of, migrate
 from eventtally.store.clickhouse_ingest import (
-    JOURNAL_INSERT,
     Clock,
     Group,
     IngestJob,
     WriterCaches,
+    insert_journal,
     journal_row,
 )
 from eventtally.store.clickhouse_schema import IDEMPOTENCY
@@ -243,7 +243,7 @@ class ClickHouseStore(Store):
                 results.append((job, None, exc))
             else:
                 results.append((job, outcome, None))
-        self.conn.insert(JOURNAL_INSERT, group.journal(self._caches, self.clock()))
+        insert_journal(self.conn, group.journal(self._caches, self.clock()))
         return results
 
     def _apply(

@@ -28,7 +28,10 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 # Settings every connection runs with. `insert_distributed_sync`: an insert into a
 # Distributed table returns once every shard has its rows, so the next query sees them.
-_SETTINGS = {"insert_distributed_sync": 1}
+# `insert_deduplicate` off: Replicated tables would otherwise drop a block identical to
+# one of the last hundred, and two groups can legitimately hold the same rows (the same
+# event sent twice without an Idempotency-Key counts twice, as Braze counts it).
+_SETTINGS = {"insert_distributed_sync": 1, "insert_deduplicate": 0}
 
 
 @dataclass(frozen=True)

@@ -38,18 +38,23 @@ _decode = msgspec.json.Decoder().decode
 USER_CACHE = 100_000  # profiles kept between groups (least recently used go first)
 _COLUMN = {"external_id": "external_id", "user_alias": "alias", "braze_id": "braze_id"}
 _MUTABLE = ("email", "phone")  # identifiers that are attributes: they change
-JOURNAL_INSERT = (
-    "INSERT INTO {db}.journal (" + ", ".join(name for name, _ in JOURNAL_COLUMNS) + ") VALUES"
-)
+_INSERT = "INSERT INTO {db}.journal (" + ", ".join(name for name, _ in JOURNAL_COLUMNS) + ") VALUES"
 _DEFAULTS: dict[str, Any] = {
     name: [] if kind.startswith("Array") else "" if kind == "String" else 0
     for name, kind in JOURNAL_COLUMNS
 }
-_NAMES = tuple(name for name, _ in JOURNAL_COLUMNS)
+_NAMES = tuple(name for name, _ in JOURNAL_COLUMNS if name != "batch")
 
 
 def journal_row(**values: Any) -> tuple[Any, ...]:
+    """A journal row (without its block's `batch`, which `insert_journal` adds)."""
     return tuple(values.get(name, _DEFAULTS[name]) for name in _NAMES)
+
+
+def insert_journal(conn: Connections, rows: list[tuple[Any, ...]]) -> None:
+    """Insert `rows` as one block: all of them are stored, or none (see clickhouse_schema)."""
+    batch = secrets.randbits(63)
+    conn.insert(_INSERT, [(*row, batch) for row in rows])
 
 
 class Clock:

@@ -21,8 +21,8 @@ from eventtally.domain.segments import UserState, matches, parse_filter, referen
 from eventtally.errors import ConflictError
 from eventtally.store.clickhouse_conn import Connections
 from eventtally.store.clickhouse_ingest import (
-    JOURNAL_INSERT,
     PROFILE_COLUMNS,
+    insert_journal,
     journal_row,
     record_from_row,
 )
@@ -252,7 +252,7 @@ def _rebuild(conn: Connections, clock: Clock, segment: Segment, now: int) -> int
                 left += 1
             rows.append(record.row(ws, version))
     rows.extend(_size_changes(segment.id, now, joined, -left))
-    conn.insert(JOURNAL_INSERT, rows)
+    insert_journal(conn, rows)
     if not segment.tracking:
         return 0
     series = secrets.randbits(63) | 1
@@ -289,7 +289,7 @@ def _forget(conn: Connections, clock: Clock, segment: Segment, now: int) -> None
             record.segments.discard(segment.id)
             rows.append(record.row(segment.workspace_id, version))
     rows.extend(_size_changes(segment.id, now, -len(rows)))
-    conn.insert(JOURNAL_INSERT, rows)
+    insert_journal(conn, rows)
 
 
 def _size_changes(segment: int, now: int, *deltas: int) -> list[tuple[Any, ...]]:
