@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from eventtally.cli import admin, imports, remote, segments
+from eventtally.cli import admin, imports, migrate, remote, segments
 from eventtally.cli.common import CliError, open_store
 from eventtally.client import EventtallyClientError
 from eventtally.errors import EventtallyError
@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     admin.register(commands)
     segments.register(commands)
     imports.register(commands)
+    migrate.register(commands)
     remote.register(commands)
     return parser
 

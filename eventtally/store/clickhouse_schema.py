@@ -38,6 +38,7 @@ SIZE_CHANGE: Final = 3
 IDEMPOTENCY: Final = 4
 NEW_EVENT_NAME: Final = 5
 PURCHASE: Final = 6
+MIGRATION: Final = 7  # progress of `eventtally migrate` (eventtally.migrate)
 
 # Column name -> type of the journal; ingest fills what its kind uses, defaults elsewhere.
 JOURNAL_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
@@ -350,6 +351,22 @@ MIGRATIONS: Final[tuple[tuple[Table | View, ...], ...]] = (
             "CAST([] AS Array(String)) AS tags, toUInt8(0) AS analytics_report, "
             "toUInt8(0) AS blocklisted, toUInt64(0) AS version "
             f"FROM {{journal}} WHERE kind = {NEW_EVENT_NAME}",
+        ),
+    ),
+    # `eventtally migrate`: how far each step of a copy from a SQLite store got; a
+    # marker is inserted in the same block as the rows it counts (eventtally.migrate).
+    (
+        Table(
+            "migration_progress",
+            "migration String, step String, position Int64, rows Int64, at Int64",
+            "MergeTree",
+            "migration, step, position",
+        ),
+        View(
+            "journal_migration_progress",
+            "migration_progress",
+            "SELECT key AS migration, name AS step, time AS position, delta AS rows, "
+            f"updated_at AS at FROM {{journal}} WHERE kind = {MIGRATION}",
         ),
     ),
 )
