@@ -32,7 +32,14 @@ from typing import Any, Final, Protocol
 import msgspec
 
 from eventtally.errors import EventtallyError
-from eventtally.store.clickhouse_conn import ClickHouseUrl, Connections, layout_of, migrate
+from eventtally.store.clickhouse_conn import (
+    BULK_TIMEOUT,
+    ClickHouseUrl,
+    Connections,
+    layout_of,
+    migrate,
+    settle,
+)
 from eventtally.store.clickhouse_ingest import Clock, UserRecord, insert_journal, journal_row
 from eventtally.store.clickhouse_schema import EVENT, IDEMPOTENCY, MIGRATION, PURCHASE, SIZE_CHANGE
 from eventtally.store.migrations import MIGRATIONS
@@ -164,9 +171,11 @@ def migrate_sqlite(
         raise MigrationError("the chunk size must be at least 1")
     parsed = ClickHouseUrl.parse(url)
     source = _open_source(data_dir)
-    target = Connections(parsed)
+    target = Connections(parsed, BULK_TIMEOUT)
     try:
-        migrate(target, *layout_of(target, cluster))
+        layout, servers = layout_of(target, cluster)
+        migrate(target, layout, servers)
+        settle(target, servers)  # an earlier run's last insert, if it was killed mid-way
         run = _Run(source, target, chunk, progress or _Silent())
         try:
             return run.run(str(parsed))

@@ -42,6 +42,12 @@ SETTINGS: tuple[Setting, ...] = (
         "is configured. Empty: one ClickHouse server.",
     ),
     Setting(
+        "clickhouse_timeout",
+        30.0,
+        "Seconds a request waits for ClickHouse before it is answered 503 (a hung or "
+        "unreachable server); segment rebuilds and migrations may take longer.",
+    ),
+    Setting(
         "redis",
         "",
         "Redis URL (`redis://HOST:PORT/DB`) shared by several API nodes on one ClickHouse "
@@ -85,6 +91,7 @@ class Settings:
     # The URL may carry a password (clickhouse://USER:PASSWORD@HOST/DATABASE).
     store: str = field(default="", repr=False)
     cluster: str = ""
+    clickhouse_timeout: float = 30.0
     redis: str = field(default="", repr=False)  # may carry a password too
     host: str = "127.0.0.1"
     port: int = 8080

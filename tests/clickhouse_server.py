@@ -12,7 +12,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,12 +121,11 @@ def start(
     binary: Path = BINARY,
     ports: Ports | None = None,
     timeout: float = START_TIMEOUT,
+    config_d: Mapping[str, str] | None = None,
 ) -> ClickHouseServer:
-    if not binary.exists():
-        raise ClickHouseUnavailable(
-            f"{binary} not found: install the Debian package clickhouse-server "
-            "(`make test` does, as root, through scripts/system-deps.sh)"
-        )
+    """`config_d` maps file names to the text of extra config files, written to config.d/
+    beside config.xml: the server merges them into it (a cluster's, say)."""
+    _check_binary(binary)
     directory.mkdir(parents=True, exist_ok=True)
     if any(directory.iterdir()):
         # Never start on someone else's data: the directory must be ours alone.
@@ -134,7 +133,36 @@ def start(
     ports = ports or free_ports()
     config = directory / "config.xml"
     config.write_text(render_config(directory, ports))
-    with (directory / "console.log").open("wb") as console:
+    if config_d:
+        (directory / "config.d").mkdir()
+        for name, text in config_d.items():
+            (directory / "config.d" / name).write_text(text)
+    return _launch(directory, ports, binary, timeout)
+
+
+def restart(
+    server: ClickHouseServer, *, binary: Path = BINARY, timeout: float = START_TIMEOUT
+) -> ClickHouseServer:
+    """Start again a server that `stop` stopped: the same directory, config, data and ports
+    (which someone else may have taken meanwhile: it fails then, saying so)."""
+    if server.process.poll() is None:
+        raise ValueError(f"clickhouse-server {server.process.pid} is still running")
+    _check_binary(binary)
+    return _launch(server.directory, server.ports, binary, timeout)
+
+
+def _check_binary(binary: Path) -> None:
+    if not binary.exists():
+        raise ClickHouseUnavailable(
+            f"{binary} not found: install the Debian package clickhouse-server "
+            "(`make test` does, as root, through scripts/system-deps.sh)"
+        )
+
+
+def _launch(directory: Path, ports: Ports, binary: Path, timeout: float) -> ClickHouseServer:
+    config = directory / "config.xml"
+    # Appended to: a restarted server's console follows the previous one's.
+    with (directory / "console.log").open("ab") as console:
         process = subprocess.Popen(
             [str(binary), f"--config-file={config}"],
             stdin=subprocess.DEVNULL,

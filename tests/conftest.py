@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.clickhouse_cluster import Cluster, start_cluster
 from tests.clickhouse_server import ClickHouseServer, ClickHouseUnavailable, start, stop
 from tests.redis_server import RedisServer, RedisUnavailable
 from tests.redis_server import start as start_redis
@@ -46,6 +47,20 @@ def clickhouse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clic
         yield server
     finally:
         stop(server.process)
+
+
+@pytest.fixture(scope="session")
+def clickhouse_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """Two clickhouse-server processes as the two shards of cluster `eventtally`, for the
+    whole session, started when a test first needs them."""
+    try:
+        cluster = start_cluster(tmp_path_factory.mktemp("cluster"), shards=2)
+    except ClickHouseUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 @pytest.fixture

@@ -14,10 +14,13 @@ from eventtally.store.base import Store
 from eventtally.store.clickhouse import ClickHouseStore
 from eventtally.store.memory import MemoryStore
 from eventtally.store.sqlite import SqliteStore
+from tests.clickhouse_cluster import Cluster
 from tests.clickhouse_server import ClickHouseServer
 
-KINDS = ("memory", "sqlite", "clickhouse")
-DURABLE = ("sqlite", "clickhouse")  # the real stores, checked against the reference
+# "cluster": the ClickHouse store sharded over a cluster of two clickhouse-server
+# processes (Distributed tables over local ones).
+KINDS = ("memory", "sqlite", "clickhouse", "cluster")
+DURABLE = ("sqlite", "clickhouse")  # the stores property tests check at full length
 
 
 class Stores:
@@ -34,15 +37,22 @@ class Stores:
                 _closing(SqliteStore.open(Path(tmp))) as store,
             ):
                 yield store
-        elif kind == "clickhouse":
-            # The server starts with the first test that needs it (a session fixture).
-            server: ClickHouseServer = self._request.getfixturevalue("clickhouse_server")
+        elif kind in ("clickhouse", "cluster"):
+            # The servers start with the first test that needs them (session fixtures).
             database = f"t_{secrets.token_hex(8)}"
+            if kind == "clickhouse":
+                server: ClickHouseServer = self._request.getfixturevalue("clickhouse_server")
+                servers, cluster_name = [server], None
+            else:
+                cluster: Cluster = self._request.getfixturevalue("clickhouse_cluster")
+                servers, cluster_name = list(cluster.servers), cluster.name
             try:
-                with _closing(ClickHouseStore.open(server.url(database))) as store:
+                store = ClickHouseStore.open(servers[0].url(database), cluster=cluster_name)
+                with _closing(store):
                     yield store
             finally:
-                server.drop_database(database)
+                for each in servers:
+                    each.drop_database(database)
         else:
             raise ValueError(f"no store kind {kind!r}")
 

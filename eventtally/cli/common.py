@@ -55,7 +55,10 @@ def open_store(args: argparse.Namespace) -> Store:
     from eventtally.store.clickhouse import ClickHouseStore
 
     return ClickHouseStore.open(
-        settings.store, redis=settings.redis or None, cluster=settings.cluster or None
+        settings.store,
+        redis=settings.redis or None,
+        cluster=settings.cluster or None,
+        timeout=settings.clickhouse_timeout,
     )
 
 

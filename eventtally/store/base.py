@@ -56,6 +56,8 @@ class Store(abc.ABC):
     # Called with the seconds each durable commit took (for metrics); stores that do not
     # commit never call it.
     commit_observer: Callable[[float], None] | None = None
+    # Whether a read may wait on another server (the web layer then reads off its loop).
+    blocking_reads: bool = False
 
     # Workspaces, apps and keys -------------------------------------------------------
     @abc.abstractmethod

@@ -43,7 +43,15 @@ from eventtally.domain.track import TrackOutcome, TrackRequest
 from eventtally.errors import ConflictError, StoreError
 from eventtally.store import clickhouse_segments as segments
 from eventtally.store.base import DEFAULT_TRACKED_LIMIT, SLOT_US, Store, hash_secret
-from eventtally.store.clickhouse_conn import ClickHouseUrl, Connections, layout_of, migrate
+from eventtally.store.clickhouse_conn import (
+    BULK_TIMEOUT,
+    DEFAULT_TIMEOUT,
+    ClickHouseUrl,
+    Connections,
+    layout_of,
+    migrate,
+    settle,
+)
 from eventtally.store.clickhouse_ingest import (
     Clock,
     Group,
@@ -97,8 +105,14 @@ _Job = _Track | _Alone
 
 
 class ClickHouseStore(Store):
+    blocking_reads = True  # every read is a round trip to ClickHouse
+
     def __init__(
-        self, url: ClickHouseUrl, redis: str | None = None, cluster: str | None = None
+        self,
+        url: ClickHouseUrl,
+        redis: str | None = None,
+        cluster: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
         self.url = url
         # With the URL of a Redis, one of several nodes: they take turns writing and count
@@ -109,13 +123,18 @@ class ClickHouseStore(Store):
             from eventtally.shared_state import WriterLease
 
             self._lease = WriterLease(redis, url.database)
-        self.conn = Connections(url)
+        self.conn = Connections(url, timeout)
         self.layout, self.servers = layout_of(self.conn, cluster)
         migrate(self.conn, self.layout, self.servers)
+        settle(self.conn, self.servers)  # a predecessor's insert, if it was killed mid-way
+        # Segment rebuilds read every stored event: they may take far longer than a request.
+        self.bulk = Connections(url, BULK_TIMEOUT)
+        self.bulk.settings = self.conn.settings
         self.clock = Clock()
         self._caches = WriterCaches(self.conn)
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._purged_at = 0.0
+        self._unsettled = False  # whether the last insert failed (see clickhouse_conn.settle)
         self._thread = threading.Thread(
             target=self._run, name="eventtally-clickhouse-writer", daemon=True
         )
@@ -123,11 +142,16 @@ class ClickHouseStore(Store):
 
     @classmethod
     def open(
-        cls, url: str, redis: str | None = None, cluster: str | None = None
+        cls,
+        url: str,
+        redis: str | None = None,
+        cluster: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
     ) -> ClickHouseStore:
         """The store at `url`; with `redis`, one of several nodes writing to it; with
-        `cluster`, its tables sharded over that cluster of ClickHouse's remote_servers."""
-        return cls(ClickHouseUrl.parse(url), redis, cluster)
+        `cluster`, its tables sharded over that cluster of ClickHouse's remote_servers;
+        a statement waits `timeout` seconds for ClickHouse at most."""
+        return cls(ClickHouseUrl.parse(url), redis, cluster, timeout)
 
     def window_counter(self) -> WindowCounter:
         if self._redis is None:
@@ -144,6 +168,7 @@ class ClickHouseStore(Store):
             self._queue.put(None)
             self._thread.join()
         self.conn.close()
+        self.bulk.close()
         if self._lease is not None:
             self._lease.close()
 
@@ -214,6 +239,7 @@ class ClickHouseStore(Store):
                 results = self._apply_group(jobs)
         except StoreError as exc:
             self._caches.clear()  # what the group cached was never stored
+            self._unsettled = True
             for job in jobs:
                 job.future.set_exception(exc)
             return
@@ -233,6 +259,9 @@ class ClickHouseStore(Store):
     ) -> list[tuple[_Track, TrackOutcome | None, BaseException | None]]:
         """Apply each request of the group in memory, then insert all as one block."""
         results: list[tuple[_Track, TrackOutcome | None, BaseException | None]] = []
+        if self._unsettled:  # the last insert failed: ClickHouse may still be applying it
+            settle(self.conn, self.servers)
+            self._unsettled = False
         self._caches.check()
         group = Group()
         records: dict[tuple[int, str], Recorded] = {}
@@ -648,7 +677,7 @@ class ClickHouseStore(Store):
     ) -> Segment:
         def create() -> Segment:
             self._caches.clear()  # rules and memberships change
-            return segments.create(self.conn, self.clock, workspace_id, draft, tracked_limit, now)
+            return segments.create(self.bulk, self.clock, workspace_id, draft, tracked_limit, now)
 
         return self._alone(create)
 
@@ -663,7 +692,7 @@ class ClickHouseStore(Store):
         def update() -> Segment:
             self._caches.clear()  # rules and memberships change
             return segments.update(
-                self.conn, self.clock, workspace_id, segment_id, changes, tracked_limit, now
+                self.bulk, self.clock, workspace_id, segment_id, changes, tracked_limit, now
             )
 
         return self._alone(update)

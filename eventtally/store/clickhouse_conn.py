@@ -7,6 +7,7 @@ import logging
 import re
 import threading
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -15,7 +16,7 @@ from urllib.parse import unquote, urlsplit
 from clickhouse_driver import Client
 from clickhouse_driver import errors as driver_errors
 
-from eventtally.errors import StoreError
+from eventtally.errors import StoreError, StoreFull
 from eventtally.store.clickhouse_schema import MIGRATIONS, Layout
 
 # The driver logs a warning with a traceback for every failed connection attempt; the
@@ -24,6 +25,10 @@ logging.getLogger("clickhouse_driver").setLevel(logging.ERROR)
 
 SCHEME = "clickhouse"
 DEFAULT_PORT = 9000
+# Seconds a statement may wait for ClickHouse before the request gets 503 (a hung server
+# answers nothing); bulk work (segment rebuilds, migrations) gets BULK_TIMEOUT.
+DEFAULT_TIMEOUT = 30.0
+BULK_TIMEOUT = 3600.0
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 # Settings every connection runs with. `insert_distributed_sync`: an insert into a
@@ -75,14 +80,14 @@ class ClickHouseUrl:
     def __repr__(self) -> str:
         return f"ClickHouseUrl({str(self)!r})"
 
-    def client(self) -> Client:
+    def client(self, timeout: float) -> Client:
         return Client(
             host=self.host,
             port=self.port,
             user=self.user,
             password=self.password,
-            connect_timeout=5,
-            send_receive_timeout=300,
+            connect_timeout=min(timeout, 5),
+            send_receive_timeout=timeout,
             settings=_SETTINGS,
         )
 
@@ -102,6 +107,10 @@ def translate(exc: BaseException, url: ClickHouseUrl) -> StoreError:
     """A driver or socket error as eventtally's own (the web layer answers 503)."""
     if isinstance(exc, driver_errors.ServerException):
         first = str(exc).split("Stack trace", 1)[0].strip()
+        if any(s in first.lower() for s in ("no space left", "not enough space")):
+            return StoreFull(
+                "ClickHouse's disk is full, so the store cannot write now; retry later"
+            )
         return StoreError(f"ClickHouse at {url} refused: {first}")
     return StoreError(f"ClickHouse at {url} is unreachable: {exc}")
 
@@ -112,9 +121,11 @@ DRIVER_ERRORS = (driver_errors.Error, OSError, EOFError)
 class Connections:
     """One client per thread (a driver client is not thread-safe), errors translated."""
 
-    def __init__(self, url: ClickHouseUrl) -> None:
+    def __init__(self, url: ClickHouseUrl, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.url = url
+        self.timeout = timeout
         self.db = url.database
+        self.settings: dict[str, Any] = {}  # on top of _SETTINGS, for every statement
         self._local = threading.local()
         self._all: list[Client] = []
         self._lock = threading.Lock()
@@ -122,7 +133,7 @@ class Connections:
     def _client(self) -> Client:
         client: Client | None = getattr(self._local, "client", None)
         if client is None:
-            client = self.url.client()
+            client = self.url.client(self.timeout)
             self._local.client = client
             with self._lock:
                 self._all.append(client)
@@ -132,7 +143,7 @@ class Connections:
         """Run a statement; `{db}` in it names the store's database."""
         try:
             rows: list[tuple[Any, ...]] = self._client().execute(
-                sql.replace("{db}", self.db), params
+                sql.replace("{db}", self.db), params, settings=self.settings
             )
         except DRIVER_ERRORS as exc:
             self._drop()
@@ -143,7 +154,7 @@ class Connections:
         if not rows:
             return
         try:
-            self._client().execute(sql.replace("{db}", self.db), rows)
+            self._client().execute(sql.replace("{db}", self.db), rows, settings=self.settings)
         except DRIVER_ERRORS as exc:
             self._drop()
             raise translate(exc, self.url) from None
@@ -171,7 +182,7 @@ def layout_of(conn: Connections, cluster: str | None) -> tuple[Layout, list[Clic
     if not _IDENTIFIER.fullmatch(cluster):
         raise StoreError(f"--cluster {cluster!r}: a cluster name is letters, digits and _")
     rows = conn.query(
-        "SELECT host_address, port FROM system.clusters WHERE cluster = %(c)s "
+        "SELECT host_address, port, shard_num FROM system.clusters WHERE cluster = %(c)s "
         "ORDER BY shard_num, replica_num",
         {"c": cluster},
     )
@@ -184,8 +195,45 @@ def layout_of(conn: Connections, cluster: str | None) -> tuple[Layout, list[Clic
         replicated = True
     except StoreError:  # no ZooKeeper configured: shards without replicas
         replicated = False
-    servers = [replace(conn.url, host=host, port=port) for host, port in rows]
+    servers = [replace(conn.url, host=host, port=port) for host, port, _ in rows]
+    replicas = min(Counter(shard for _, _, shard in rows).values())
+    if replicated and replicas > 1:
+        # An insert is acknowledged once two replicas of its shard have it (a host lost
+        # with its disk loses nothing acknowledged), and a read never comes from a
+        # replica that lacks an acknowledged insert. The price: with two replicas, ingest
+        # waits (503) while one of them is down; with three or more it goes on.
+        conn.settings |= {"insert_quorum": 2, "select_sequential_consistency": 1}
     return Layout(cluster, replicated), servers
+
+
+SETTLE_TIMEOUT = 60.0
+
+
+def settle(conn: Connections, servers: Sequence[ClickHouseUrl]) -> None:
+    """Wait until no insert into this store's journal is still running on any server.
+
+    A client that dies while ClickHouse applies its insert does not stop it: the server
+    finishes pushing the block through the views. Whoever takes over (a restarted node,
+    a resumed migration) must not read what that insert will have written (idempotency
+    keys, progress markers) before it has: it would apply the same rows again.
+    """
+    pattern = f"INSERT INTO {conn.db}.journal %"
+    deadline = time.monotonic() + SETTLE_TIMEOUT
+    for url in servers:
+        here = conn if url == conn.url else Connections(url)
+        try:
+            while here.query(
+                "SELECT count() FROM system.processes WHERE query LIKE %(p)s", {"p": pattern}
+            )[0][0]:
+                if time.monotonic() > deadline:
+                    raise StoreError(
+                        f"an insert into {conn.db}.journal on {url} has run for over "
+                        f"{SETTLE_TIMEOUT:.0f} s; try again once it is done"
+                    )
+                time.sleep(0.05)
+        finally:
+            if here is not conn:
+                here.close()
 
 
 def migrate(

@@ -12,6 +12,14 @@ block is one insert: when the server has it, every view gets its rows, so a node
 dies mid-insert leaves either all of a group (events, profiles, idempotency keys) or
 none of it, never events without the key that would stop their retry counting twice.
 
+ClickHouse itself pushes a block through the views one after another, in the order of
+their names, and keeps what each wrote if a later one fails (killed, disk full): its
+views have no common transaction. The views are named in the order that matters: the
+idempotency keys (and migration markers) last, so a key is never stored without the
+rest of its request, and a request whose insert failed is applied again, whole, when
+retried; what the failed attempt left in the earlier views then counts twice
+(docs/deploy.md).
+
 Mutable records (workspaces, keys, the catalogue, segments, profiles, idempotency keys)
 are ReplacingMergeTree rows: a change inserts the whole record again with a higher
 `version`, and readers take the latest version of each key (argMax), so rows of one key
@@ -274,51 +282,51 @@ MIGRATIONS: Final[tuple[tuple[Table | View, ...], ...]] = (
         ),
         Table("journal", _JOURNAL, "Null", shard_by="batch"),
         View(
-            "journal_events",
+            "journal_01_events",
             "events",
             "SELECT workspace_id, name, time, app, user, series, properties "
             f"FROM {{journal}} WHERE kind = {EVENT}",
         ),
         View(
-            "journal_segment_events",
+            "journal_02_segment_events",
             "segment_events",
             "SELECT workspace_id, name, arrayJoin(series) AS series, app, time "
             f"FROM {{journal}} WHERE kind = {EVENT}",
         ),
         View(
-            "journal_counts",
+            "journal_03_counts",
             "counts",
             f"SELECT workspace_id, name, toUInt64(0) AS series, app, {SLOT} AS slot, "
             f"count() AS n FROM {{journal}} WHERE kind = {EVENT} "
             "GROUP BY workspace_id, name, app, slot",
         ),
         View(
-            "journal_segment_counts",
+            "journal_04_segment_counts",
             "counts",
             f"SELECT workspace_id, name, arrayJoin(series) AS series, app, {SLOT} AS slot, "
             f"count() AS n FROM {{journal}} WHERE kind = {EVENT} "
             "GROUP BY workspace_id, name, series, app, slot",
         ),
         View(
-            "journal_user_event_counts",
+            "journal_05_user_event_counts",
             "user_event_counts",
             "SELECT workspace_id, user, name, count() AS n "
             f"FROM {{journal}} WHERE kind = {EVENT} GROUP BY workspace_id, user, name",
         ),
         View(
-            "journal_user_apps",
+            "journal_06_user_apps",
             "user_apps",
             "SELECT workspace_id, user, app FROM {journal} "
             f"WHERE kind IN ({EVENT}, {PURCHASE}) AND app != 0",
         ),
         View(
-            "journal_purchases",
+            "journal_07_purchases",
             "purchases",
             "SELECT workspace_id, user, app, product_id, currency, price, quantity, time, "
             f"properties FROM {{journal}} WHERE kind = {PURCHASE}",
         ),
         View(
-            "journal_profiles",
+            "journal_08_profiles",
             "profiles",
             "SELECT workspace_id, user, braze_id, external_id, alias, email, phone, "
             "attributes, segments, updated_at, created, version "
@@ -326,7 +334,7 @@ MIGRATIONS: Final[tuple[tuple[Table | View, ...], ...]] = (
         ),
         *(
             View(
-                f"journal_identities_{kind}",
+                f"journal_09_identities_{kind}",
                 "identities",
                 f"SELECT workspace_id, '{kind}' AS identifier, {kind} AS value, user "
                 f"FROM {{journal}} WHERE kind = {PROFILE} AND {kind} != ''",
@@ -334,18 +342,18 @@ MIGRATIONS: Final[tuple[tuple[Table | View, ...], ...]] = (
             for kind in _IDENTITY_KINDS
         ),
         View(
-            "journal_size_changes",
+            "journal_10_size_changes",
             "segment_changes",
             f"SELECT segment, time, delta FROM {{journal}} WHERE kind = {SIZE_CHANGE}",
         ),
         View(
-            "journal_idempotency",
+            "journal_99_idempotency",
             "idempotency",
             "SELECT workspace_id, key, body_hash, outcome, expires_at, version "
             f"FROM {{journal}} WHERE kind = {IDEMPOTENCY}",
         ),
         View(
-            "journal_catalogue",
+            "journal_11_catalogue",
             "catalogue",
             "SELECT workspace_id, name, CAST(NULL AS Nullable(String)) AS description, "
             "CAST([] AS Array(String)) AS tags, toUInt8(0) AS analytics_report, "
@@ -363,7 +371,7 @@ MIGRATIONS: Final[tuple[tuple[Table | View, ...], ...]] = (
             "migration, step, position",
         ),
         View(
-            "journal_migration_progress",
+            "journal_99_migration_progress",
             "migration_progress",
             "SELECT key AS migration, name AS step, time AS position, delta AS rows, "
             f"updated_at AS at FROM {{journal}} WHERE kind = {MIGRATION}",

@@ -16,6 +16,7 @@ from eventtally.errors import BadRequest
 from eventtally.store.base import Store
 from eventtally.web.auth import authorize
 from eventtally.web.params import Params
+from eventtally.web.reads import reads_store
 from eventtally.web.responses import JSON
 from eventtally.web.segments import tracked_segment
 
@@ -23,7 +24,8 @@ EVENT_NAMES_PER_PAGE = 250
 CATALOGUE_PER_PAGE = 50
 
 
-async def data_series(request: Request) -> Response:
+@reads_store
+def data_series(request: Request) -> Response:
     workspace, _ = authorize(request, "events.data_series", RateBucket.DEFAULT)
     store: Store = request.app.state.store
     params = Params(request)
@@ -52,7 +54,8 @@ async def data_series(request: Request) -> Response:
     return JSON({"message": "success", "data": data})
 
 
-async def events_list(request: Request) -> Response:
+@reads_store
+def events_list(request: Request) -> Response:
     workspace, _ = authorize(request, "events.list", RateBucket.CATALOGUE)
     store: Store = request.app.state.store
     page = Params(request).integer("page", minimum=0, maximum=10**9) or 0
@@ -76,7 +79,8 @@ def decode_cursor(cursor: str) -> int:
         raise BadRequest("cursor is not a cursor this server gave out") from None
 
 
-async def events_catalogue(request: Request) -> Response:
+@reads_store
+def events_catalogue(request: Request) -> Response:
     workspace, _ = authorize(request, "events.get", RateBucket.CATALOGUE)
     store: Store = request.app.state.store
     cursor = Params(request).text("cursor")

@@ -18,6 +18,7 @@ from eventtally.errors import BadRequest
 from eventtally.store.base import Store
 from eventtally.web.auth import authorize
 from eventtally.web.params import Params
+from eventtally.web.reads import reads_store
 from eventtally.web.responses import JSON
 
 SEGMENTS_PER_PAGE = 100
@@ -43,7 +44,8 @@ def tracked_segment(store: Store, workspace_id: int, segment_id: str) -> int:
     return segment.id
 
 
-async def segments_list(request: Request) -> Response:
+@reads_store
+def segments_list(request: Request) -> Response:
     workspace, _ = authorize(request, "segments.list", RateBucket.DEFAULT)
     params = Params(request)
     page = params.integer("page", minimum=0, maximum=10**9) or 0
@@ -75,7 +77,8 @@ def _iso(us: int) -> str:
     return from_us(us).astimezone(UTC).isoformat()
 
 
-async def segment_details(request: Request) -> Response:
+@reads_store
+def segment_details(request: Request) -> Response:
     workspace, _ = authorize(request, "segments.details", RateBucket.DEFAULT)
     segment_id = Params(request).text("segment_id", required=True)
     assert segment_id is not None  # required=True
@@ -95,7 +98,8 @@ async def segment_details(request: Request) -> Response:
     )
 
 
-async def segment_data_series(request: Request) -> Response:
+@reads_store
+def segment_data_series(request: Request) -> Response:
     """Daily sizes: the members at the end of each day of the reporting zone (or now, for
     today). Sizes are recorded from the segment's creation on; earlier days are 0, and so
     are days yet to begin."""

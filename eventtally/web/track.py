@@ -15,6 +15,7 @@ from eventtally.errors import BadRequest, IdempotencyInFlight, PayloadTooLarge, 
 from eventtally.settings import Settings
 from eventtally.store.base import Store
 from eventtally.web.auth import authorize
+from eventtally.web.reads import off_loop
 from eventtally.web.responses import JSON
 
 NOTHING_VALID = "Valid data must be provided in the 'attributes', 'events', or 'purchases' fields."
@@ -64,7 +65,7 @@ async def users_track(request: Request) -> Response:
     # Read the body before any refusal: answering a keep-alive connection while its body
     # is still unread would leave that body to be parsed as the next request.
     raw = await read_body(request, settings.max_body_bytes)
-    workspace, _ = authorize(request, "users.track", RateBucket.TRACK)
+    workspace, _ = await off_loop(request, authorize, request, "users.track", RateBucket.TRACK)
     content_type = request.headers.get("content-type", "application/json")
     if content_type.split(";")[0].strip().lower() not in ("application/json", ""):
         raise UnsupportedMedia("Content-Type must be application/json")

@@ -11,10 +11,12 @@ from starlette.responses import Response
 from eventtally.domain.ratelimit import RateBucket
 from eventtally.store.base import Store
 from eventtally.web.auth import authorize
+from eventtally.web.reads import reads_store
 from eventtally.web.responses import JSON
 
 
-async def workspace_get(request: Request) -> Response:
+@reads_store
+def workspace_get(request: Request) -> Response:
     workspace, _ = authorize(request, "workspace.get", RateBucket.DEFAULT)
     store: Store = request.app.state.store
     apps = store.list_apps(workspace.id)

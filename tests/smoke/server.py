@@ -1,4 +1,8 @@
-"""A real `eventtally serve` process on a free loopback port, cleaned up by its PID."""
+"""A real `eventtally serve` process on a free loopback port, cleaned up by its PID.
+
+Every helper takes an optional store URL (`clickhouse://...`); without one the store is
+SQLite in the data directory.
+"""
 
 from __future__ import annotations
 
@@ -27,8 +31,13 @@ def eventtally(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def init(data: Path, time_zone: str) -> dict[str, str]:
-    done = eventtally("init", "--data", str(data), "--time-zone", time_zone, "--json")
+def store_args(data: Path, store: str | None = None) -> list[str]:
+    """The options that name the store to a CLI command."""
+    return ["--store", store] if store else ["--data", str(data)]
+
+
+def init(data: Path, time_zone: str, store: str | None = None) -> dict[str, str]:
+    done = eventtally("init", *store_args(data, store), "--time-zone", time_zone, "--json")
     assert done.returncode == 0, done.stderr
     result: dict[str, str] = json.loads(done.stdout)
     return result
@@ -65,7 +74,9 @@ def _wait_ready(port: int, process: subprocess.Popen[bytes], timeout: float = 20
 
 
 @contextmanager
-def serving(data: Path, port: int | None = None, log: Path | None = None) -> Iterator[Server]:
+def serving(
+    data: Path, port: int | None = None, log: Path | None = None, store: str | None = None
+) -> Iterator[Server]:
     """Start `eventtally serve`; on exit stop it by PID (SIGTERM, then SIGKILL).
 
     The server's log goes to `log` (default: beside the data directory).
@@ -74,7 +85,7 @@ def serving(data: Path, port: int | None = None, log: Path | None = None) -> Ite
     with (log or data.parent / "server.log").open("ab") as log_file:
         command = [sys.executable, "-m", "eventtally.cli", "serve"]
         process = subprocess.Popen(
-            [*command, "--data", str(data), "--port", str(port)],
+            [*command, *store_args(data, store), "--port", str(port)],
             stdout=log_file,
             stderr=log_file,
             start_new_session=True,

@@ -43,16 +43,18 @@ def _body(slot: int) -> dict[str, object]:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
-def test_stop_under_load_loses_and_doubles_nothing(tmp_path: Path, sig: signal.Signals) -> None:
+def test_stop_under_load_loses_and_doubles_nothing(
+    tmp_path: Path, sig: signal.Signals, store_url: str | None
+) -> None:
     data = tmp_path / "data"
-    setup = init(data, "UTC")
+    setup = init(data, "UTC", store_url)
     headers = {"Authorization": f"Bearer {setup['api_key']}"}
     acknowledged: set[int] = set()
     attempted: set[int] = set()
     lock = threading.Lock()
     next_slot = iter(range(MAX_REQUESTS))
 
-    with serving(data) as server:
+    with serving(data, store=store_url) as server:
 
         def send() -> None:
             with httpx.Client(base_url=server.url, headers=headers, timeout=10) as http:
@@ -84,7 +86,7 @@ def test_stop_under_load_loses_and_doubles_nothing(tmp_path: Path, sig: signal.S
             thread.join(timeout=30)
 
     assert len(acknowledged) >= 150, "the load never got going"
-    with serving(data) as server:
+    with serving(data, store=store_url) as server:
         counts: dict[int, int] = {}
         last = max(attempted)
         with httpx.Client(base_url=server.url, headers=headers) as http:

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.smoke.server import eventtally, init, serving
+from tests.smoke.server import eventtally, init, serving, store_args
 
 pytestmark = pytest.mark.slow
 
@@ -18,18 +18,18 @@ REQUESTS = 600
 CONNECTIONS = 24
 
 
-def test_concurrent_requests_never_exceed_the_window(tmp_path: Path) -> None:
+def test_concurrent_requests_never_exceed_the_window(tmp_path: Path, store_url: str | None) -> None:
     data = tmp_path / "data"
-    key = init(data, "UTC")["api_key"]
+    key = init(data, "UTC", store_url)["api_key"]
     done = eventtally(
-        "workspaces", "update", "default", "--data", str(data),
+        "workspaces", "update", "default", *store_args(data, store_url),
         "--rate-limit", f"default={LIMIT}/3600", "--rate-limit", f"track={LIMIT}/3600",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     headers = {"Authorization": f"Bearer {key}"}
     body = {"events": [{"external_id": "u", "name": "e", "time": "2025-01-01T00:00:00Z"}]}
 
-    with serving(data) as server:
+    with serving(data, store=store_url) as server:
         clients = [
             httpx.Client(base_url=server.url, headers=headers, timeout=30)
             for _ in range(CONNECTIONS)
@@ -60,7 +60,7 @@ def test_concurrent_requests_never_exceed_the_window(tmp_path: Path) -> None:
         assert admitted[window] == min(LIMIT, n), window
     # The acknowledged track requests are exactly the stored events.
     tracked = sum(n for (bucket, _), n in admitted.items() if bucket == "track")
-    with serving(data) as server:
+    with serving(data, store=store_url) as server:
         series = httpx.get(
             f"{server.url}/events/data_series",
             params={"event": "e", "length": 1, "ending_at": "2025-01-02"},

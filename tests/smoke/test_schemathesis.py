@@ -24,11 +24,11 @@ CHECKS = ",".join(
 )
 
 
-def test_no_5xx_and_every_response_conforms(tmp_path: Path) -> None:
-    key = init(tmp_path / "data", "America/New_York")["api_key"]
+def test_no_5xx_and_every_response_conforms(tmp_path: Path, store_url: str | None) -> None:
+    key = init(tmp_path / "data", "America/New_York", store_url)["api_key"]
     runner = shutil.which("schemathesis", path=str(Path(sys.executable).parent))
     assert runner is not None, "schemathesis is installed with the test extras"
-    with serving(tmp_path / "data") as server:
+    with serving(tmp_path / "data", store=store_url) as server:
         done = subprocess.run(
             [
                 runner, "run", f"{server.url}/openapi.json",

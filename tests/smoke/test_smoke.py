@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.smoke.server import eventtally, init, serving, stop
+from tests.smoke.server import eventtally, init, serving, stop, store_args
 
 pytestmark = pytest.mark.slow
 
@@ -37,12 +37,12 @@ def curl_series(url: str, key: str, app_id: str, segment_id: str | None) -> dict
     return body
 
 
-def test_braze_documented_request(tmp_path: Path) -> None:
-    setup = init(tmp_path / "data", "America/New_York")
+def test_braze_documented_request(tmp_path: Path, store_url: str | None) -> None:
+    setup = init(tmp_path / "data", "America/New_York", store_url)
     key, app_id = setup["api_key"], setup["app_id"]
     # A tracked segment made with the CLI: every third user is "gold".
     made = eventtally(
-        "segments", "create", "--data", str(tmp_path / "data"), "--name", "Gold",
+        "segments", "create", *store_args(tmp_path / "data", store_url), "--name", "Gold",
         "--filter", '{"attribute": "tier", "op": "eq", "value": "gold"}', "--json",
     )  # fmt: skip
     assert made.returncode == 0, made.stderr
@@ -66,7 +66,7 @@ def test_braze_documented_request(tmp_path: Path) -> None:
         {"external_id": "x", "name": "event_name", "time": "2014-12-09T23:59:59-05:00"},
         {"external_id": "x", "name": "event_name", "time": "2014-12-11T00:00:00-05:00"},
     ]
-    with serving(tmp_path / "data") as server:
+    with serving(tmp_path / "data", store=store_url) as server:
         with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}) as http:
             assert http.post("/users/track", json={"attributes": tiers}).status_code == 201
             for i in range(0, len(events), 75):
@@ -97,10 +97,10 @@ def test_braze_documented_request(tmp_path: Path) -> None:
         ]
 
 
-def test_sigterm_finishes_and_exits_zero(tmp_path: Path) -> None:
-    setup = init(tmp_path / "data", "UTC")
+def test_sigterm_finishes_and_exits_zero(tmp_path: Path, store_url: str | None) -> None:
+    setup = init(tmp_path / "data", "UTC", store_url)
     headers = {"Authorization": f"Bearer {setup['api_key']}"}
-    with serving(tmp_path / "data") as server:
+    with serving(tmp_path / "data", store=store_url) as server:
         body = {"events": [{"external_id": "u", "name": "e", "time": "2024-01-01T00:00:00Z"}]}
         assert (
             httpx.post(f"{server.url}/users/track", json=body, headers=headers).status_code == 201
@@ -108,7 +108,7 @@ def test_sigterm_finishes_and_exits_zero(tmp_path: Path) -> None:
         server.process.send_signal(signal.SIGTERM)
         assert server.process.wait(timeout=20) == 0
     assert stop(server.process) == 0
-    with serving(tmp_path / "data") as server:
+    with serving(tmp_path / "data", store=store_url) as server:
         series = httpx.get(
             f"{server.url}/events/data_series",
             params={"event": "e", "length": 1, "ending_at": "2024-01-02"},

@@ -250,17 +250,16 @@ def _series(
     return [store.count_series(SeriesQuery(ws.id, n, buckets, app_key)) for n in ("e1", "e2")]
 
 
-@settings(max_examples=40, deadline=None)
-@given(
+counts_examples = given(
     events=events_strategy,
     edges=edges_strategy,
     grid=st.booleans(),
     app=st.sampled_from([None, 0, 1]),
 )
-@pytest.mark.parametrize("kind", DURABLE)
-def test_counts_equal_the_reference(
-    kind: str,
-    stores: Stores,
+
+
+def check_counts(
+    store: Store,
     events: list[tuple[int, str, int | None]],
     edges: list[int],
     grid: bool,
@@ -273,8 +272,36 @@ def test_counts_equal_the_reference(
     )
     if grid:
         assert all(start % SLOT_US == 0 and end % SLOT_US == 0 for start, end in buckets)
+    assert _series(store, events, buckets, app) == _series(MemoryStore(), events, buckets, app)
+
+
+@settings(max_examples=40, deadline=None)
+@counts_examples
+@pytest.mark.parametrize("kind", DURABLE)
+def test_counts_equal_the_reference(
+    kind: str,
+    stores: Stores,
+    events: list[tuple[int, str, int | None]],
+    edges: list[int],
+    grid: bool,
+    app: int | None,
+) -> None:
     with stores.open(kind) as store:
-        assert _series(store, events, buckets, app) == _series(MemoryStore(), events, buckets, app)
+        check_counts(store, events, edges, grid, app)
+
+
+# Fewer examples on a cluster: every example creates its tables on two servers.
+@settings(max_examples=8, deadline=None)
+@counts_examples
+def test_counts_on_a_cluster_equal_the_reference(
+    stores: Stores,
+    events: list[tuple[int, str, int | None]],
+    edges: list[int],
+    grid: bool,
+    app: int | None,
+) -> None:
+    with stores.open("cluster") as store:
+        check_counts(store, events, edges, grid, app)
 
 
 # --- Segments ------------------------------------------------------------------------------
@@ -370,20 +397,36 @@ def segment_readings(
     return (store_counts, store_sizes), (oracle_counts, oracle_sizes)
 
 
-@settings(max_examples=40, deadline=None)
-@given(
+segment_examples = given(
     script=scripts(SEGMENT_START, lifecycle=True),
     cuts=st.lists(st.integers(0, 999), min_size=1, max_size=8),
 )
+
+
+def check_segments(store: Store, script: list[Op], cuts: list[int]) -> None:
+    from_store, _ = segment_readings(store, script, cuts)
+    from_reference, from_oracle = segment_readings(MemoryStore(), script, cuts)
+    assert from_store == from_reference
+    assert from_reference == from_oracle
+
+
+@settings(max_examples=40, deadline=None)
+@segment_examples
 @pytest.mark.parametrize("kind", DURABLE)
 def test_segments_equal_the_reference_and_the_oracle(
     kind: str, stores: Stores, script: list[Op], cuts: list[int]
 ) -> None:
     with stores.open(kind) as store:
-        from_store, _ = segment_readings(store, script, cuts)
-    from_reference, from_oracle = segment_readings(MemoryStore(), script, cuts)
-    assert from_store == from_reference
-    assert from_reference == from_oracle
+        check_segments(store, script, cuts)
+
+
+@settings(max_examples=8, deadline=None)
+@segment_examples
+def test_segments_on_a_cluster_equal_the_reference_and_the_oracle(
+    stores: Stores, script: list[Op], cuts: list[int]
+) -> None:
+    with stores.open("cluster") as store:
+        check_segments(store, script, cuts)
 
 
 def _segment_world(store: Store) -> tuple[int, int]:
