@@ -38,8 +38,10 @@ from eventtally.domain.ratelimit import Decision, Limit, RateBucket, window_end
 from eventtally.errors import StoreError
 
 log = logging.getLogger("eventtally.shared")
-LEASE_MS = 30_000
-RENEW_EVERY_S = LEASE_MS / 1000 / 3
+# A dead holder stops every node's writes until its lease expires; a live one renews it
+# several times per lease, so only a holder frozen that long can lose it mid-write.
+LEASE_MS = 5_000
+RENEW_EVERY_S = LEASE_MS / 1000 / 5
 WAIT_STEP_S = 0.002  # between attempts to take a busy lease
 WAIT_LIMIT_S = 120.0  # a lease never free for this long means something is wrong
 
