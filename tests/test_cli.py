@@ -140,6 +140,18 @@ def test_store_clickhouse_url_opens_clickhouse(cli: Cli, clickhouse_url: str) ->
     assert not cli.data.exists()
 
 
+@pytest.mark.parametrize("option", ["--cluster", "--redis"])
+def test_cluster_and_redis_need_a_clickhouse_store(cli: Cli, option: str) -> None:
+    line = cli.fails("init", option, "x")
+    assert line.startswith(f"{option} is for a ClickHouse store")
+    assert not cli.data.exists()
+
+
+def test_an_unknown_cluster_is_named(cli: Cli, clickhouse_url: str) -> None:
+    line = cli.fails("init", "--store", clickhouse_url, "--cluster", "nowhere")
+    assert "has no cluster 'nowhere' in its remote_servers" in line
+
+
 # --- apps -------------------------------------------------------------------------------
 
 

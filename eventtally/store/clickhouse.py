@@ -124,9 +124,15 @@ class ClickHouseStore(Store):
 
             self._lease = WriterLease(redis, url.database)
         self.conn = Connections(url, timeout)
-        self.layout, self.servers = layout_of(self.conn, cluster)
-        migrate(self.conn, self.layout, self.servers)
-        settle(self.conn, self.servers)  # a predecessor's insert, if it was killed mid-way
+        try:
+            self.layout, self.servers = layout_of(self.conn, cluster)
+            migrate(self.conn, self.layout, self.servers)
+            settle(self.conn, self.servers)  # a predecessor's insert, if killed mid-way
+        except BaseException:
+            self.conn.close()
+            if self._lease is not None:
+                self._lease.close()
+            raise
         # Segment rebuilds read every stored event: they may take far longer than a request.
         self.bulk = Connections(url, BULK_TIMEOUT)
         self.bulk.settings = self.conn.settings
