@@ -8,7 +8,6 @@ way it is meant to be deployed.
 from __future__ import annotations
 
 import re
-import signal
 import socket
 import subprocess
 import time
@@ -20,6 +19,8 @@ from xml.sax.saxutils import escape
 
 from clickhouse_driver import Client
 from clickhouse_driver.errors import Error as DriverError
+
+from tests.processes import stop
 
 BINARY = Path("/usr/sbin/clickhouse-server")
 TEMPLATE = Path(__file__).resolve().parent.parent / "deploy" / "clickhouse" / "server.xml"
@@ -180,21 +181,6 @@ def _launch(directory: Path, ports: Ports, binary: Path, timeout: float) -> Clic
         stop(process)
         raise
     return server
-
-
-def stop(process: subprocess.Popen[bytes], timeout: float = STOP_TIMEOUT) -> int:
-    """SIGTERM, then SIGKILL if it is still running after `timeout`; returns the exit status.
-
-    Only this PID is signalled: clickhouse-server runs in the foreground and forks nothing.
-    """
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=timeout)
-    return process.returncode
 
 
 def _wait_ready(server: ClickHouseServer, timeout: float) -> None:

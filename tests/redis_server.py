@@ -3,12 +3,13 @@ in a directory the caller owns, stopped by its PID."""
 
 from __future__ import annotations
 
-import signal
 import socket
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.processes import free_port, stop
 
 BINARY = Path("/usr/bin/redis-server")
 HOST = "127.0.0.1"
@@ -35,9 +36,7 @@ def start(directory: Path) -> RedisServer:
             "(`make test` does, as root, through scripts/system-deps.sh)"
         )
     directory.mkdir(parents=True, exist_ok=True)
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     args = [str(BINARY), "--bind", HOST, "--port", str(port), "--dir", str(directory)]
     args += ["--save", "", "--appendonly", "no", "--daemonize", "no"]
     with (directory / "redis.log").open("wb") as log:
@@ -61,13 +60,3 @@ def start(directory: Path) -> RedisServer:
         time.sleep(0.05)
     stop(process)
     raise RedisUnavailable(f"redis-server did not answer on {HOST}:{port}")
-
-
-def stop(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=timeout)

@@ -9,7 +9,6 @@ ClickHouse needs it for replicated tables (ReplicatedMergeTree) and for distribu
 from __future__ import annotations
 
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -17,6 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.processes import free_port, stop
 
 JAR = Path("/usr/share/java/zookeeper.jar")
 # The jar's manifest brings in the rest of the class path, slf4j's API among them but no
@@ -106,7 +107,7 @@ def start(
     if any(directory.iterdir()):
         raise ValueError(f"{directory} is not empty")
     (directory / "data").mkdir()
-    port = port or _free_port()
+    port = port or free_port()
     config = directory / "zoo.cfg"
     config.write_text(render_config(directory, port))
     args = [
@@ -141,26 +142,6 @@ def start(
         stop(process)
         raise
     return server
-
-
-def stop(process: subprocess.Popen[bytes], timeout: float = STOP_TIMEOUT) -> int:
-    """SIGTERM, then SIGKILL if it is still running after `timeout`; returns the exit status.
-    Only this PID is signalled: the JVM forks nothing."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=timeout)
-    return process.returncode
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 def _four_letter_word(port: int, word: str, timeout: float) -> str:

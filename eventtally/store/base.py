@@ -12,6 +12,7 @@ import hashlib
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
+from dataclasses import dataclass, replace
 
 from eventtally.domain.idempotency import Idempotency
 from eventtally.domain.model import (
@@ -25,7 +26,9 @@ from eventtally.domain.model import (
     Workspace,
 )
 from eventtally.domain.ratelimit import FixedWindowCounter, Limit, RateBucket, WindowCounter
+from eventtally.domain.segments import parse_filter
 from eventtally.domain.track import TrackOutcome, TrackRequest
+from eventtally.errors import ConflictError
 
 DEFAULT_TRACKED_LIMIT = 25  # Braze tracks at most 25 segments per app
 
@@ -33,6 +36,65 @@ SLOT_US = 15 * 60 * 1_000_000
 """The aggregate grain: 15 minutes of UTC, which every current zone's hours and days align to."""
 
 KEY_PREFIX = "et_"
+
+
+def split_ranges(
+    ranges: Sequence[tuple[int, int]],
+) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int]]]:
+    """How a store counts each range of a series query: whole 15-minute slots from its
+    aggregates, as (range index, first slot, end slot), and the parts of slots at edges
+    off the grid (historic offsets and transitions) from raw events, as (range index,
+    start, end) in µs."""
+    on_grid: list[tuple[int, int, int]] = []
+    pieces: list[tuple[int, int, int]] = []
+    for i, (start, end) in enumerate(ranges):
+        lo, hi = -(-start // SLOT_US), end // SLOT_US
+        if lo < hi:
+            on_grid.append((i, lo, hi))
+            if start < lo * SLOT_US:
+                pieces.append((i, start, lo * SLOT_US))
+            if hi * SLOT_US < end:
+                pieces.append((i, hi * SLOT_US, end))
+        elif start < end:
+            pieces.append((i, start, end))
+    return on_grid, pieces
+
+
+def check_tracked_limit(tracked: int, limit: int) -> None:
+    """Refuse one more tracked segment when `tracked` (the others) already reach `limit`."""
+    if tracked >= limit:
+        raise ConflictError(
+            f"this workspace already tracks {tracked} segments, its limit; "
+            "stop tracking one first (or raise EVENTTALLY_MAX_TRACKED_SEGMENTS)"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentEdit:
+    """A live segment with `SegmentChanges` applied, and what the change asks of a store."""
+
+    segment: Segment
+    refilter: bool  # a different filter: members are decided again
+    start_tracking: bool  # tracking switched on: its event series is built again
+
+
+def edit_segment(current: Segment, changes: SegmentChanges, now: int) -> SegmentEdit:
+    """The segment as `changes` leave it; a bad new filter is refused (FilterError)."""
+    refilter = changes.filter is not None and changes.filter != current.filter
+    if refilter:
+        parse_filter(changes.filter)
+    updated = replace(
+        current,
+        name=current.name if changes.name is None else changes.name,
+        filter=changes.filter if refilter else current.filter,
+        tracking=current.tracking if changes.tracking is None else changes.tracking,
+        description=current.description if changes.description is None else changes.description,
+        tags=current.tags if changes.tags is None else changes.tags,
+        teams=current.teams if changes.teams is None else changes.teams,
+        archived=bool(changes.archived),
+        updated_at=now,
+    )
+    return SegmentEdit(updated, refilter, changes.tracking is True and not current.tracking)
 
 
 def new_secret() -> str:

@@ -42,7 +42,7 @@ from eventtally.domain.ratelimit import Limit, RateBucket, WindowCounter
 from eventtally.domain.track import TrackOutcome, TrackRequest
 from eventtally.errors import ConflictError, StoreError
 from eventtally.store import clickhouse_segments as segments
-from eventtally.store.base import DEFAULT_TRACKED_LIMIT, SLOT_US, Store, hash_secret
+from eventtally.store.base import DEFAULT_TRACKED_LIMIT, Store, hash_secret, split_ranges
 from eventtally.store.clickhouse_conn import (
     BULK_TIMEOUT,
     DEFAULT_TIMEOUT,
@@ -559,20 +559,7 @@ class ClickHouseStore(Store):
             series = segments.series_of(self.conn, query.segment)
             if not series:
                 return counts
-        # Whole slots come from the aggregates; a range whose edges are off the grid
-        # (historic offsets and transitions) adds the raw events of its partial slots.
-        on_grid: list[tuple[int, int, int]] = []  # (bucket, first slot, end slot)
-        pieces: list[tuple[int, int, int]] = []  # (bucket, start, end) in µs
-        for i, (start, end) in enumerate(query.ranges):
-            lo, hi = -(-start // SLOT_US), end // SLOT_US
-            if lo < hi:
-                on_grid.append((i, lo, hi))
-                if start < lo * SLOT_US:
-                    pieces.append((i, start, lo * SLOT_US))
-                if hi * SLOT_US < end:
-                    pieces.append((i, hi * SLOT_US, end))
-            elif start < end:
-                pieces.append((i, start, end))
+        on_grid, pieces = split_ranges(query.ranges)
         where = "workspace_id = %(w)s AND name = %(n)s"
         params: dict[str, Any] = {"w": query.workspace_id, "n": query.event, "s": series}
         if query.app is not None:

@@ -19,6 +19,7 @@ import msgspec
 from eventtally.domain.model import Segment, SegmentChanges
 from eventtally.domain.segments import UserState, matches, parse_filter, referenced
 from eventtally.errors import ConflictError
+from eventtally.store.base import check_tracked_limit, edit_segment
 from eventtally.store.clickhouse_conn import Connections
 from eventtally.store.clickhouse_ingest import (
     PROFILE_COLUMNS,
@@ -115,12 +116,9 @@ def _save(conn: Connections, clock: Clock, segment: Segment, series: int) -> Non
 
 
 def _check_tracked(found: list[tuple[Segment, int]], limit: int, but: int) -> None:
-    tracked = sum(1 for s, _ in found if s.tracking and not s.archived and s.id != but)
-    if tracked >= limit:
-        raise ConflictError(
-            f"this workspace already tracks {tracked} segments, its limit; "
-            "stop tracking one first (or raise EVENTTALLY_MAX_TRACKED_SEGMENTS)"
-        )
+    check_tracked_limit(
+        sum(1 for s, _ in found if s.tracking and not s.archived and s.id != but), limit
+    )
 
 
 def create(
@@ -169,30 +167,14 @@ def update(
     )
     if current is None:
         raise ConflictError(f"no live segment {segment_id!r} in this workspace")
-    refilter = changes.filter is not None and changes.filter != current.filter
-    if refilter:
-        parse_filter(changes.filter)  # refused before anything changes
-    start_tracking = changes.tracking is True and not current.tracking
-    if start_tracking:
+    edit = edit_segment(current, changes, now)  # a bad filter: refused before any change
+    if edit.start_tracking:
         _check_tracked(found, tracked_limit, but=current.id)
-    updated = Segment(
-        id=current.id,
-        workspace_id=workspace_id,
-        segment_id=current.segment_id,
-        name=current.name if changes.name is None else changes.name,
-        filter=changes.filter if refilter else current.filter,
-        tracking=current.tracking if changes.tracking is None else changes.tracking,
-        description=current.description if changes.description is None else changes.description,
-        tags=current.tags if changes.tags is None else changes.tags,
-        teams=current.teams if changes.teams is None else changes.teams,
-        archived=bool(changes.archived),
-        created_at=current.created_at,
-        updated_at=now,
-    )
+    updated = edit.segment
     if updated.archived:
         _forget(conn, clock, updated, now)
         series = 0
-    elif refilter or start_tracking:
+    elif edit.refilter or edit.start_tracking:
         series = _rebuild(conn, clock, updated, now)
     elif not updated.tracking:
         series = 0

@@ -36,7 +36,14 @@ from eventtally.domain.track import (
     TrackRequest,
 )
 from eventtally.errors import ConflictError
-from eventtally.store.base import DEFAULT_TRACKED_LIMIT, Store, hash_secret, new_braze_id
+from eventtally.store.base import (
+    DEFAULT_TRACKED_LIMIT,
+    Store,
+    check_tracked_limit,
+    edit_segment,
+    hash_secret,
+    new_braze_id,
+)
 from eventtally.store.idempotency import Recorded, record, replay
 from eventtally.store.ingest import Profile, SegmentRule, apply_track
 
@@ -289,32 +296,17 @@ class MemoryStore(Store):
             )
             if index is None or current is None:
                 raise ConflictError(f"no live segment {segment_id!r} in this workspace")
-            refilter = changes.filter is not None and changes.filter != current.filter
-            if refilter:
-                parse_filter(changes.filter)  # refused before anything changes
-            start_tracking = changes.tracking is True and not current.tracking
-            if start_tracking:
+            edit = edit_segment(current, changes, now)  # a bad filter: refused here
+            if edit.start_tracking:
                 self._check_tracked(workspace_id, tracked_limit, but=current.id)
-            updated = replace(
-                current,
-                name=current.name if changes.name is None else changes.name,
-                filter=changes.filter if refilter else current.filter,
-                tracking=current.tracking if changes.tracking is None else changes.tracking,
-                description=(
-                    current.description if changes.description is None else changes.description
-                ),
-                tags=current.tags if changes.tags is None else changes.tags,
-                teams=current.teams if changes.teams is None else changes.teams,
-                archived=bool(changes.archived),
-                updated_at=now,
-            )
+            updated = edit.segment
             state.segments[index] = updated
             if updated.archived:
                 left = len(state.members.pop(updated.id, set()))
                 if left:
                     state.changes.append((updated.id, now, -left))
                 self._mark_events(updated.id, set())
-            elif refilter or start_tracking:
+            elif edit.refilter or edit.start_tracking:
                 self._rebuild(updated, now)
             elif changes.tracking is False:
                 self._mark_events(updated.id, set())
@@ -326,11 +318,7 @@ class MemoryStore(Store):
             for s in self._state.segments
             if s.workspace_id == workspace_id and s.tracking and not s.archived and s.id != but
         )
-        if tracked >= limit:
-            raise ConflictError(
-                f"this workspace already tracks {tracked} segments, its limit; "
-                "stop tracking one first (or raise EVENTTALLY_MAX_TRACKED_SEGMENTS)"
-            )
+        check_tracked_limit(tracked, limit)
 
     def _rebuild(self, segment: Segment, now: int) -> None:
         state = self._state

@@ -49,7 +49,7 @@ from eventtally.domain.track import (
 )
 from eventtally.errors import ConflictError, StoreError, StoreFull
 from eventtally.store import sqlite_segments as segments
-from eventtally.store.base import DEFAULT_TRACKED_LIMIT, SLOT_US, Store, hash_secret
+from eventtally.store.base import DEFAULT_TRACKED_LIMIT, Store, hash_secret, split_ranges
 from eventtally.store.idempotency import Recorded, record, replay
 from eventtally.store.ingest import apply_track
 from eventtally.store.migrations import MIGRATIONS, migrate, raw_index_term
@@ -571,20 +571,7 @@ class SqliteStore(Store):
             if row is None or row[1]:
                 return counts
             event_type = row[0]
-            # Whole slots come from the aggregates; a range whose edges are off the grid
-            # (historic offsets and transitions) adds the raw events of its partial slots.
-            on_grid: list[tuple[int, int, int]] = []
-            pieces: list[tuple[int, int, int]] = []
-            for i, (start, end) in enumerate(query.ranges):
-                lo, hi = -(-start // SLOT_US), end // SLOT_US
-                if lo < hi:
-                    on_grid.append((i, lo, hi))
-                    if start < lo * SLOT_US:
-                        pieces.append((i, start, lo * SLOT_US))
-                    if hi * SLOT_US < end:
-                        pieces.append((i, hi * SLOT_US, end))
-                elif start < end:
-                    pieces.append((i, start, end))
+            on_grid, pieces = split_ranges(query.ranges)
             if on_grid:
                 # ?1-?3 name the series; each bucket's (i, lo, hi) follows, numbered from ?4.
                 values = ",".join(

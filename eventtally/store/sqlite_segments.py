@@ -15,7 +15,7 @@ import msgspec
 from eventtally.domain.model import Segment, SegmentChanges
 from eventtally.domain.segments import UserState, matches, parse_filter
 from eventtally.errors import ConflictError
-from eventtally.store.base import SLOT_US
+from eventtally.store.base import SLOT_US, check_tracked_limit
 from eventtally.store.migrations import raw_index_term
 from eventtally.store.sqlite_tx import fold_user_event_counts
 
@@ -61,11 +61,7 @@ def _check_tracked(conn: sqlite3.Connection, workspace_id: int, limit: int, but:
         "AND id != ?",
         (workspace_id, but),
     ).fetchone()[0]
-    if tracked >= limit:
-        raise ConflictError(
-            f"this workspace already tracks {tracked} segments, its limit; "
-            "stop tracking one first (or raise EVENTTALLY_MAX_TRACKED_SEGMENTS)"
-        )
+    check_tracked_limit(tracked, limit)
 
 
 def create(

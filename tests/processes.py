@@ -1,0 +1,31 @@
+"""What every launcher of a test server shares: a free loopback port, and stopping the
+process it started by its PID."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+
+HOST = "127.0.0.1"
+STOP_TIMEOUT = 15.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def stop(process: subprocess.Popen[bytes], timeout: float = STOP_TIMEOUT) -> int:
+    """SIGTERM, then SIGKILL if it still runs after `timeout`; returns the exit status.
+    Only this PID is signalled: the servers the tests start fork nothing."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=timeout)
+    return process.returncode
