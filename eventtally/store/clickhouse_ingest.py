@@ -36,6 +36,7 @@ _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
 
 USER_CACHE = 100_000  # profiles kept between groups (least recently used go first)
+IDENTITY_CACHE = 1_000_000  # identifiers known to belong to a user
 _COLUMN = {"external_id": "external_id", "user_alias": "alias", "braze_id": "braze_id"}
 _MUTABLE = ("email", "phone")  # identifiers that are attributes: they change
 _INSERT = "INSERT INTO {db}.journal (" + ", ".join(name for name, _ in JOURNAL_COLUMNS) + ") VALUES"
@@ -173,8 +174,11 @@ class WriterCaches:
         self.identities.clear()
 
     def trim(self) -> None:
+        """Bound the memory the caches take between groups."""
         while len(self.users) > USER_CACHE:
             self.users.popitem(last=False)
+        if len(self.identities) > IDENTITY_CACHE:
+            self.identities.clear()  # cheap to rebuild: one indexed lookup per identifier
 
     def segment_infos(self, workspace_id: int) -> list[SegmentInfo]:
         infos = self.segments.get(workspace_id)
