@@ -15,6 +15,8 @@ is replicated (docs/deploy.md).
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import json
 import logging
 import queue
@@ -269,6 +271,10 @@ class ClickHouseStore(Store):
             settle(self.conn, self.servers)
             self._unsettled = False
         self._caches.check()
+        for workspace_id in {job.workspace_id for job in jobs}:
+            self._caches.prefetch(
+                workspace_id, (job.request for job in jobs if job.workspace_id == workspace_id)
+            )
         group = Group()
         records: dict[tuple[int, str], Recorded] = {}
         for job in jobs:
@@ -566,16 +572,20 @@ class ClickHouseStore(Store):
             where += " AND app = %(a)s"
             params["a"] = query.app
         if on_grid:
-            # One pass over the series' rows, one sum per range (ranges may overlap).
-            sums = ", ".join(f"sumIf(n, slot >= {lo} AND slot < {hi})" for _, lo, hi in on_grid)
-            ((*found,),) = self.conn.query(
-                f"SELECT {sums} FROM {{db}}.counts WHERE {where} AND series = %(s)s "
-                "AND slot >= %(lo)s AND slot < %(hi)s",
+            # The series' sum per slot in the window, then each range's sum from prefix
+            # sums (ranges may overlap): one scan, however many ranges there are.
+            rows = self.conn.query(
+                f"SELECT slot, sum(n) FROM {{db}}.counts WHERE {where} AND series = %(s)s "
+                "AND slot >= %(lo)s AND slot < %(hi)s GROUP BY slot ORDER BY slot",
                 params
                 | {"lo": min(lo for _, lo, _ in on_grid), "hi": max(hi for _, _, hi in on_grid)},
             )
-            for (i, _, _), n in zip(on_grid, found, strict=True):
-                counts[i] += n
+            slots = [slot for slot, _ in rows]
+            prefix = [0, *itertools.accumulate(n for _, n in rows)]
+            for i, lo, hi in on_grid:
+                counts[i] += (
+                    prefix[bisect.bisect_left(slots, hi)] - prefix[bisect.bisect_left(slots, lo)]
+                )
         if pieces:
             table = "events" if query.segment is None else "segment_events"
             if query.segment is not None:

@@ -19,7 +19,7 @@ from typing import Any
 import msgspec
 
 from eventtally.domain.segments import parse_filter, referenced
-from eventtally.domain.track import EventItem, Identity, PurchaseItem
+from eventtally.domain.track import EventItem, Identity, PurchaseItem, TrackRequest
 from eventtally.store.base import new_braze_id
 from eventtally.store.clickhouse_conn import Connections
 from eventtally.store.clickhouse_schema import (
@@ -153,6 +153,8 @@ class WriterCaches:
         self.users: OrderedDict[int, UserRecord] = OrderedDict()
         # (workspace, identity column, value) -> user, for identifiers that never change.
         self.identities: dict[tuple[int, str, str], int] = {}
+        # Identifiers `prefetch` found nowhere, for the group being applied only.
+        self.absent: set[tuple[int, str, str]] = set()
         self.apps: dict[tuple[int, str], int] = {}
         self.app_ids: dict[int, str] = {}
         self.event_names: dict[tuple[int, str], bool] = {}  # -> blocklisted
@@ -172,11 +174,13 @@ class WriterCaches:
         self.event_names.clear()
         self.segments.clear()
         self.identities.clear()
+        self.absent.clear()
 
     def trim(self) -> None:
         """Bound the memory the caches take between groups."""
         while len(self.users) > USER_CACHE:
             self.users.popitem(last=False)
+        self.absent.clear()
         if len(self.identities) > IDENTITY_CACHE:
             self.identities.clear()  # cheap to rebuild: one indexed lookup per identifier
 
@@ -218,6 +222,78 @@ class WriterCaches:
             rows = self.conn.query("SELECT app_id FROM {db}.apps WHERE id = %(k)s", {"k": key})
             found = self.app_ids[key] = rows[0][0] if rows else ""
         return found
+
+    def prefetch(self, workspace_id: int, requests: Iterable[TrackRequest]) -> None:
+        """Find, in a few queries, the users a group of requests names by identifiers that
+        never change, and load their profiles (with the event counts and apps the
+        workspace's segment rules read), instead of a query per user as each request
+        asks. An identifier found nowhere is remembered as absent until the group ends."""
+        wanted: dict[str, set[str]] = {}
+        for request in requests:
+            named: list[Identity] = [item.identity for item in request.attributes]
+            named += [item.identity for item in request.events]
+            named += [item.identity for item in request.purchases]
+            for identity in named:
+                column = _COLUMN.get(identity.kind)
+                if column is not None and (
+                    (workspace_id, column, identity.value) not in self.identities
+                ):
+                    wanted.setdefault(column, set()).add(identity.value)
+        keys: set[int] = set()
+        for column, values in wanted.items():
+            found = dict(
+                self.conn.query(
+                    "SELECT value, any(user) FROM {db}.identities WHERE workspace_id = %(w)s "
+                    "AND identifier = %(k)s AND value IN %(v)s GROUP BY value",
+                    {"w": workspace_id, "k": column, "v": tuple(values)},
+                )
+            )
+            for value in values:
+                key = found.get(value)
+                if key is None:
+                    self.absent.add((workspace_id, column, value))
+                else:
+                    self.identities[(workspace_id, column, value)] = key
+                    keys.add(key)
+        self.load_users(workspace_id, keys)
+        infos = self.segment_infos(workspace_id)
+        reads_events = any(info.rule.reads.events for info in infos)
+        reads_apps = any(info.rule.reads.uses_apps for info in infos)
+        records = [self.users[key] for key in keys if key in self.users]
+        if reads_events:
+            self._load_event_counts(workspace_id, [r for r in records if r.event_counts is None])
+        if reads_apps:
+            self._load_used_apps(workspace_id, [r for r in records if r.used_apps is None])
+
+    def _load_event_counts(self, workspace_id: int, records: list[UserRecord]) -> None:
+        if not records:
+            return
+        for record in records:
+            record.event_counts = {}
+        by_key = {record.key: record for record in records}
+        for user, name, n in self.conn.query(
+            "SELECT user, name, sum(n) FROM {db}.user_event_counts WHERE workspace_id = %(w)s "
+            "AND user IN %(u)s GROUP BY user, name",
+            {"w": workspace_id, "u": tuple(by_key)},
+        ):
+            counts = by_key[user].event_counts
+            assert counts is not None
+            counts[name] = n
+
+    def _load_used_apps(self, workspace_id: int, records: list[UserRecord]) -> None:
+        if not records:
+            return
+        for record in records:
+            record.used_apps = set()
+        by_key = {record.key: record for record in records}
+        for user, app in self.conn.query(
+            "SELECT DISTINCT user, app FROM {db}.user_apps WHERE workspace_id = %(w)s "
+            "AND user IN %(u)s",
+            {"w": workspace_id, "u": tuple(by_key)},
+        ):
+            apps = by_key[user].used_apps
+            assert apps is not None
+            apps.add(self.app_id(app))
 
     def load_users(self, workspace_id: int, keys: Iterable[int]) -> None:
         missing = [key for key in keys if key not in self.users]
@@ -287,6 +363,7 @@ class IngestJob:
         self.now = now
         self.clock = clock
         self.users: dict[int, UserRecord] = {}  # copies this request changes
+        self.created: dict[tuple[int, str, str], int] = {}  # users this request made
         self.dirty: set[int] = set()
         self.rows: list[tuple[Any, ...]] = []
         self.new_names: set[tuple[int, str]] = set()
@@ -308,11 +385,10 @@ class IngestJob:
             return self._find_by_attribute(identity.kind, identity.value)
         column = _COLUMN[identity.kind]
         slot = (self.workspace_id, column, identity.value)
-        for record in self.users.values():  # made by this request
-            if getattr(record, column) == identity.value:
-                return record.key
-        key = self.caches.identities.get(slot)
+        key = self.created.get(slot) or self.caches.identities.get(slot)
         if key is None:
+            if slot in self.caches.absent:
+                return None
             rows = self.caches.conn.query(
                 "SELECT user FROM {db}.identities WHERE workspace_id = %(w)s "
                 "AND identifier = %(k)s AND value = %(v)s LIMIT 1",
@@ -354,7 +430,9 @@ class IngestJob:
         if identity.kind in _MUTABLE:
             record.attributes[identity.kind] = identity.value
         else:
-            setattr(record, _COLUMN[identity.kind], identity.value)
+            column = _COLUMN[identity.kind]
+            setattr(record, column, identity.value)
+            self.created[(self.workspace_id, column, identity.value)] = key
         record.event_counts, record.used_apps = {}, set()
         self.users[key] = record
         self.dirty.add(key)
