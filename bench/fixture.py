@@ -27,13 +27,29 @@ CHUNK = 2_000_000  # rows per INSERT ... SELECT, so progress is visible and memo
 
 @dataclass(frozen=True)
 class Fixture:
-    data: Path
+    data: Path  # the SQLite store's directory, or the ClickHouse server's
     key: str
     app_ids: tuple[str, ...]
     segment_id: str
     events: int
     end_us: int  # every generated event is before this instant
     seconds: float
+    url: str = ""  # the ClickHouse store's URL; "" for SQLite
+    workspace_id: int = 0
+
+
+def rate_limits() -> dict[RateBucket, Limit]:
+    """Limits no benchmark load reaches."""
+    return {
+        RateBucket.DEFAULT: Limit(1_000_000_000, 3600),
+        RateBucket.TRACK: Limit(1_000_000_000, 3),
+    }
+
+
+def pro_segment(workspace_id: int) -> Segment:
+    """The tracked segment every series with a segment asks about: a quarter of the users."""
+    rule = {"attribute": "plan", "op": "eq", "value": "pro"}
+    return Segment(0, workspace_id, "", "pro", rule, True)
 
 
 def build(data: Path, events: int, progress: bool = True) -> Fixture:
@@ -45,10 +61,7 @@ def build(data: Path, events: int, progress: bool = True) -> Fixture:
     apps = tuple(store.create_app(workspace.id, f"app{i}", now).app_id for i in range(2))
     key = new_secret()
     store.add_key(workspace.id, "bench", key, frozenset(PERMISSIONS), now)
-    huge = Limit(1_000_000_000, 3600)
-    store.update_workspace(
-        "bench", rate_limits={RateBucket.DEFAULT: huge, RateBucket.TRACK: Limit(1_000_000_000, 3)}
-    )
+    store.update_workspace("bench", rate_limits=rate_limits())
     store.close()
 
     conn = sqlite3.connect(data / DB_FILE, isolation_level=None)
@@ -112,11 +125,15 @@ def build(data: Path, events: int, progress: bool = True) -> Fixture:
     conn.close()
 
     store = SqliteStore.open(data)
-    draft = Segment(
-        0, workspace.id, "", "pro", {"attribute": "plan", "op": "eq", "value": "pro"}, True
-    )
-    segment = store.create_segment(workspace.id, draft, now)
+    segment = store.create_segment(workspace.id, pro_segment(workspace.id), now)
     store.close()
     return Fixture(
-        data, key, apps, segment.segment_id, events, end_us, time.perf_counter() - started
+        data,
+        key,
+        apps,
+        segment.segment_id,
+        events,
+        end_us,
+        time.perf_counter() - started,
+        workspace_id=workspace.id,
     )

@@ -1,9 +1,12 @@
 """The benchmark: one command, a real server, a real load generator, baselines in the same run.
 
-    .venv/bin/python -m bench.run              # 10M events (under 10 minutes here)
+    .venv/bin/python -m bench.run                      # both stores, 10M events each (8-9 min)
+    .venv/bin/python -m bench.run --store sqlite       # or clickhouse: one store alone
     .venv/bin/python -m bench.run --scale 100M
-    .venv/bin/python -m bench.run --quick      # seconds; what CI runs so this never rots
+    .venv/bin/python -m bench.run --quick              # both, about a minute: CI runs this
 
+Each store (SQLite, and ClickHouse on a clickhouse-server the benchmark starts for itself)
+gets the same synthetic data set and the same load; the table puts them side by side.
 Load comes from `wrk` (Debian's package) with Lua scripts, never from Python, which would
 measure itself. Everything talks to 127.0.0.1 only and every process started is stopped
 by its PID. Nothing here asserts a time: it prints figures and ratios.
@@ -25,26 +28,66 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, closing, contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench.fixture import EVENT_NAMES, USERS, Fixture, build
 from eventtally.domain.model import Segment
+from eventtally.store.base import Store
 from eventtally.store.sqlite import DB_FILE, SqliteStore
 
 HOST = "127.0.0.1"
 ROOT = Path(__file__).resolve().parent.parent
+# Seconds a server gets to stop before it is killed. A server still applying the requests
+# wrk left queued at the end of a phase need not drain them: 32 queued bodies take the
+# ClickHouse store a minute with cold caches, and nothing measured depends on them.
+STOP_GRACE = 5.0
+WRK_TIMEOUT = 10  # seconds wrk waits for an answer
+
+
+STORES = ("sqlite", "clickhouse")
+LABELS = {"sqlite": "SQLite", "clickhouse": "ClickHouse"}
+# The table's rows, in order, with their targets (docs/performance.md).
+ROWS = {
+    "fixture build": "",
+    "disk per stored event": "",
+    "series p99 over HTTP, idle": "<= 5 ms",
+    "same series by GROUP BY over raw events (median)": "",
+    "durable ingest, 75-event bodies": ">= 150,000",
+    "ingest latency p99": "<= 50 ms",
+    "series p99 under ingest load": "(reported)",
+    "server RSS at rest / peak under ingest": "<= 300 MB",
+    "clickhouse-server RSS at rest / peak under ingest": "",
+    "parse-only endpoint (decode + validate, no store)": ">= 50%",
+    "durable ingest, 10 tracked segments": ">= 100,000",
+    "eventtally import (JSONL of event objects)": ">= 500,000",
+}
 
 
 @dataclass
-class Row:
-    what: str
+class Cell:
     figure: str
-    target: str = ""
+    value: float | None = None  # what the ratio column compares
     note: str = ""
+
+
+@dataclass
+class Results:
+    """Figures by row and store, and notes that belong to a row rather than a store."""
+
+    cells: dict[str, dict[str, Cell]] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)
+
+    def add(self, what: str, store: str, figure: str, value: float | None, note: str = "") -> None:
+        assert what in ROWS, what
+        self.cells.setdefault(what, {})[store] = Cell(figure, value, note)
+
+    def value(self, what: str, store: str) -> float | None:
+        cell = self.cells.get(what, {}).get(store)
+        return None if cell is None else cell.value
 
 
 def free_port() -> int:
@@ -79,14 +122,16 @@ def server(command: list[str], port: int, log: Path) -> Iterator[subprocess.Pope
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
             try:
-                process.wait(timeout=60)
+                process.wait(timeout=STOP_GRACE)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=30)
 
 
-def eventtally_serve(data: Path, port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    command = [sys.executable, "-m", "eventtally.cli", "serve", "--data", str(data)]
+def eventtally_serve(
+    store_args: list[str], port: int, log: Path
+) -> AbstractContextManager[subprocess.Popen[bytes]]:
+    command = [sys.executable, "-m", "eventtally.cli", "serve", *store_args]
     return server([*command, "--port", str(port)], port, log)
 
 
@@ -100,9 +145,11 @@ def rss_mb(pid: int) -> float:
 # wrk ------------------------------------------------------------------------------------
 _LUA_REPORT = """
 done = function(summary, latency, requests)
-  local out = string.format('{"requests": %d, "seconds": %f, "non2xx": %d, "errors": %d',
+  local out = string.format(
+    '{"requests": %d, "seconds": %f, "non2xx": %d, "errors": %d, "timeouts": %d',
     summary.requests, summary.duration / 1e6, summary.errors.status,
-    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout)
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    summary.errors.timeout)
   for _, p in ipairs({50, 90, 99}) do
     out = out .. string.format(', "p%d": %f', p, latency:percentile(p) / 1000)
   end
@@ -143,7 +190,8 @@ def wrk(
 ) -> dict[str, float]:
     done = subprocess.run(
         [
-            "wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
+            "wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s",
+            "--timeout", f"{WRK_TIMEOUT}s",
             "-s", str(script), url,
         ],
         capture_output=True, text=True, timeout=seconds + 120, check=True,
@@ -152,6 +200,20 @@ def wrk(
     report: dict[str, float] = json.loads(line.removeprefix("WRK-JSON "))
     report["rate"] = report["requests"] / report["seconds"]
     return report
+
+
+def errors(report: dict[str, float]) -> str:
+    """wrk's timeouts and other socket errors, when there were any."""
+    timeouts, other = report["timeouts"], report["errors"] - report["timeouts"]
+    return (f", timeouts {timeouts:.0f}" if timeouts else "") + (
+        f", socket errors {other:.0f}" if other else ""
+    )
+
+
+def latency(report: dict[str, float], percentile: str = "p99") -> str:
+    if report["timeouts"] and percentile == "p99":
+        return f"> {WRK_TIMEOUT} s"
+    return f"{report[percentile]:.1f} ms" if report["requests"] else "none answered"
 
 
 def track_bodies(count: int, seed: int = 1) -> list[str]:
@@ -190,7 +252,7 @@ def series_paths(fixture: Fixture) -> list[str]:
     return paths
 
 
-def group_by_baseline(fixture: Fixture, runs: int) -> float:
+def sqlite_group_by_baseline(fixture: Fixture, runs: int) -> float:
     """The same day series (100 days, one event, every app) by a plain GROUP BY over the raw
     events in the same store; median milliseconds."""
     conn = sqlite3.connect(f"file:{fixture.data / DB_FILE}?mode=ro", uri=True)
@@ -213,60 +275,359 @@ def group_by_baseline(fixture: Fixture, runs: int) -> float:
     return statistics.median(times)
 
 
-def add_segments(fixture: Fixture, total: int) -> None:
+def segment_filters(apps: tuple[str, ...]) -> list[object]:
+    """Nine rules over attributes, event counts and apps used, most matching most users."""
+    return [
+        {"attribute": "plan", "op": "eq", "value": "free"},
+        {"event": "checkout", "op": "gte", "count": 1},
+        {"not": {"attribute": "plan", "op": "eq", "value": "pro"}},
+        {"used_app": apps[0]},
+        {"any": [{"used_app": apps[1]}, {"attribute": "plan", "op": "exists"}]},
+        {"event": "search", "op": "gte", "count": 2},
+        {"attribute": "plan", "op": "exists"},
+        {"event": "app_open", "op": "lte", "count": 1000},
+        {
+            "all": [
+                {"attribute": "plan", "op": "exists"},
+                {"event": "share", "op": "gte", "count": 0},
+            ]
+        },
+    ]
+
+
+def add_segments(store: Store, fixture: Fixture, total: int) -> None:
     """More tracked segments, overlapping, so ingest counts each event for several."""
-    store = SqliteStore.open(fixture.data)
-    try:
-        workspace = store.workspace("bench")
-        assert workspace is not None
-        filters: list[object] = [
-            {"attribute": "plan", "op": "eq", "value": "free"},
-            {"event": "checkout", "op": "gte", "count": 1},
-            {"not": {"attribute": "plan", "op": "eq", "value": "pro"}},
-            {"used_app": fixture.app_ids[0]},
-            {"any": [{"used_app": fixture.app_ids[1]}, {"attribute": "plan", "op": "exists"}]},
-            {"event": "search", "op": "gte", "count": 2},
-            {"attribute": "plan", "op": "exists"},
-            {"event": "app_open", "op": "lte", "count": 1000},
-            {
-                "all": [
-                    {"attribute": "plan", "op": "exists"},
-                    {"event": "share", "op": "gte", "count": 0},
-                ]
-            },
-        ]
-        now = time.time_ns() // 1000
-        for i, rule in enumerate(filters[: total - 1]):
-            draft = Segment(0, workspace.id, "", f"bench-{i}", rule, True)
-            store.create_segment(workspace.id, draft, now)
-    finally:
-        store.close()
+    workspace = store.workspace("bench")
+    assert workspace is not None
+    now = time.time_ns() // 1000
+    for i, rule in enumerate(segment_filters(fixture.app_ids)[: total - 1]):
+        draft = Segment(0, workspace.id, "", f"bench-{i}", rule, True)
+        store.create_segment(workspace.id, draft, now)
 
 
-def import_rate(work: Path, count: int) -> float:
-    data = work / "import-data"
+def import_rate(
+    store_args: list[str], work: Path, count: int, limit: float, stored: Callable[[], int]
+) -> tuple[float, int | None]:
+    """`eventtally import` of `count` event objects into a new workspace of the store that
+    `store_args` name (`--data DIR` or `--store URL`, a database not used yet): events/s,
+    and when it was stopped after `limit` seconds, how many events it had stored by then
+    (`stored()`: every group it committed)."""
     subprocess.run(
-        [sys.executable, "-m", "eventtally.cli", "init", "--data", str(data), "--json"],
+        [sys.executable, "-m", "eventtally.cli", "init", *store_args, "--json"],
         check=True, capture_output=True, cwd=ROOT,
     )  # fmt: skip
-    source = work / "import.jsonl"
-    rng = random.Random(3)
-    now = datetime.now(UTC).replace(microsecond=0)
-    with source.open("w") as out:
-        for _ in range(count):
-            event = {
-                "external_id": f"user-{rng.randrange(USERS)}",
-                "name": rng.choice(EVENT_NAMES),
-                "time": (now - timedelta(seconds=rng.randrange(86_400 * 30))).isoformat(),
-            }
-            out.write(json.dumps(event) + "\n")
+    source = work / f"import-{count}.jsonl"
+    if not source.exists():
+        rng = random.Random(3)
+        now = datetime.now(UTC).replace(microsecond=0)
+        with source.open("w") as out:
+            for _ in range(count):
+                event = {
+                    "external_id": f"user-{rng.randrange(USERS)}",
+                    "name": rng.choice(EVENT_NAMES),
+                    "time": (now - timedelta(seconds=rng.randrange(86_400 * 30))).isoformat(),
+                }
+                out.write(json.dumps(event) + "\n")
+    command = [sys.executable, "-m", "eventtally.cli", "import", str(source), *store_args]
     began = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-m", "eventtally.cli", "import", str(source),
-         "--data", str(data), "--quiet"],
-        check=True, capture_output=True, cwd=ROOT,
-    )  # fmt: skip
-    return count / (time.perf_counter() - began)
+    process = subprocess.Popen(
+        [*command, "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT
+    )
+    try:
+        _, err = process.communicate(timeout=limit)
+    except subprocess.TimeoutExpired:
+        took = time.perf_counter() - began
+        process.terminate()
+        process.communicate(timeout=60)
+        done = stored()
+        return done / took, done
+    if process.returncode:
+        raise RuntimeError(f"eventtally import failed: {err.decode(errors='replace')[-2000:]}")
+    return count / (time.perf_counter() - began), None
+
+
+@dataclass
+class Run:
+    """What every store's part of the benchmark shares."""
+
+    work: Path
+    events: int
+    seconds: int
+    quick: bool
+    log: Path
+    bodies: list[str]  # the ingest load's request bodies, the same for every store
+    results: Results = field(default_factory=Results)
+    versions: dict[str, str] = field(default_factory=dict)  # store -> engine and version
+
+
+@dataclass
+class Target:
+    """One store, built and ready to be driven."""
+
+    name: str  # one of STORES
+    fixture: Fixture
+    store_args: list[str]  # how the eventtally command names it: --data DIR, --store URL
+    import_args: list[str]  # a new store of the same kind, for the import
+    baseline: Callable[[int], float]  # the GROUP BY over raw events: median ms of n runs
+    open_store: Callable[[], Store]
+    imported: Callable[[], int]  # events the import has stored so far
+    engine_pid: int | None = None  # clickhouse-server's process
+
+
+@contextmanager
+def peak_rss(pids: list[int]) -> Iterator[dict[int, float]]:
+    """The highest RSS of each process while the block runs, sampled twice a second."""
+    peaks = {pid: rss_mb(pid) for pid in pids}
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(0.5):
+            for pid in pids:
+                peaks[pid] = max(peaks[pid], rss_mb(pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        yield peaks
+    finally:
+        stop.set()
+        sampler.join()
+
+
+def drive(run: Run, target: Target) -> None:
+    """Series, the GROUP BY baseline, ingest, segmented ingest and import on one store."""
+    results, store, label, fixture = run.results, target.name, LABELS[target.name], target.fixture
+    series_lua, track_lua = run.work / f"series-{store}.lua", run.work / f"track-{store}.lua"
+    write_series_lua(series_lua, fixture.key, series_paths(fixture))
+    write_track_lua(track_lua, fixture.key, run.bodies)
+    port = free_port()
+    url = f"http://{HOST}:{port}"
+    with eventtally_serve(target.store_args, port, run.log) as process:
+        print(f"{label}: series latency, idle ...", flush=True)
+        idle = wrk(url, series_lua, run.seconds, connections=1)
+        results.add(
+            "series p99 over HTTP, idle",
+            store,
+            f"{idle['p99']:.2f} ms",
+            idle["p99"],
+            f"p50 {idle['p50']:.2f} ms, {idle['rate']:.0f} req/s",
+        )
+        pids = [process.pid] + ([target.engine_pid] if target.engine_pid else [])
+        rest = {pid: rss_mb(pid) for pid in pids}
+        print(f"{label}: GROUP BY baseline ...", flush=True)
+        baseline = target.baseline(3 if run.events >= 50_000_000 else 7)
+        results.add(
+            "same series by GROUP BY over raw events (median)",
+            store,
+            f"{baseline:.1f} ms",
+            baseline,
+            faster("eventtally p50", baseline / idle["p50"]),
+        )
+        print(f"{label}: ingest load ...", flush=True)
+        under: dict[str, float] = {}
+
+        def series_under_load() -> None:
+            time.sleep(1)
+            under.update(wrk(url, series_lua, max(1, run.seconds - 2), connections=2))
+
+        with peak_rss(pids) as peaks:
+            side = threading.Thread(target=series_under_load)
+            side.start()
+            ingest = wrk(url, track_lua, run.seconds, connections=32, threads=2)
+            side.join()
+    results.add(
+        "durable ingest, 75-event bodies",
+        store,
+        f"{ingest['rate'] * 75:,.0f} events/s",
+        ingest["rate"] * 75,
+        f"{ingest['rate']:.0f} req/s, non-2xx {ingest['non2xx']:.0f}{errors(ingest)}",
+    )
+    if ingest["timeouts"]:
+        # wrk leaves answers later than its timeout out of the percentiles: they would lie.
+        results.add(
+            "ingest latency p99",
+            store,
+            f"> {WRK_TIMEOUT} s",
+            None,
+            f"wrk counted {ingest['timeouts']:.0f} timeouts (no answer within {WRK_TIMEOUT} s); "
+            f"p50 of the answers within it {latency(ingest, 'p50')}",
+        )
+    elif ingest["requests"]:
+        results.add(
+            "ingest latency p99",
+            store,
+            f"{ingest['p99']:.1f} ms",
+            ingest["p99"],
+            f"p50 {ingest['p50']:.1f} ms",
+        )
+    else:
+        results.add(
+            "ingest latency p99",
+            store,
+            f"> {run.seconds} s",
+            None,
+            f"no request answered within the {run.seconds} s phase",
+        )
+    p99 = under.get("p99", float("nan"))
+    results.add("series p99 under ingest load", store, f"{p99:.2f} ms", p99)
+    results.add(
+        "server RSS at rest / peak under ingest",
+        store,
+        f"{rest[process.pid]:.0f} / {peaks[process.pid]:.0f} MB",
+        peaks[process.pid],
+    )
+    if target.engine_pid:
+        pid = target.engine_pid
+        results.add(
+            "clickhouse-server RSS at rest / peak under ingest",
+            store,
+            f"{rest[pid]:.0f} / {peaks[pid]:.0f} MB",
+            peaks[pid],
+        )
+
+    print(f"{label}: ingest with 10 tracked segments ...", flush=True)
+    began = time.perf_counter()
+    opened = target.open_store()
+    try:
+        add_segments(opened, fixture, 10)
+    finally:
+        opened.close()
+    made = time.perf_counter() - began
+    port = free_port()
+    with eventtally_serve(target.store_args, port, run.log):
+        segmented = wrk(f"http://{HOST}:{port}", track_lua, run.seconds, connections=32, threads=2)
+    results.add(
+        "durable ingest, 10 tracked segments",
+        store,
+        f"{segmented['rate'] * 75:,.0f} events/s",
+        segmented["rate"] * 75,
+        f"p99 {latency(segmented)}, non-2xx {segmented['non2xx']:.0f}"
+        f"{errors(segmented)}, the 9 new segments made in {made:.0f} s",
+    )
+
+    print(f"{label}: bulk import ...", flush=True)
+    limit = 4 * run.seconds
+    count = 20_000 if run.quick else 300_000
+    imported, stored = import_rate(target.import_args, run.work, count, limit, target.imported)
+    results.add(
+        "eventtally import (JSONL of event objects)",
+        store,
+        f"{imported:,.0f} events/s",
+        imported,
+        "" if stored is None else f"stopped after {limit} s, {stored:,} of {count:,} stored",
+    )
+
+
+def sqlite_count(data: Path) -> int:
+    with closing(sqlite3.connect(f"file:{data / DB_FILE}?mode=ro", uri=True)) as conn:
+        count: int = conn.execute("SELECT count(*) FROM events").fetchone()[0]
+    return count
+
+
+def sqlite_target(run: Run) -> Target:
+    print(f"SQLite: building a store of {run.events:,} events in {run.work} ...", flush=True)
+    fixture = build(run.work / "data", run.events)
+    run.versions["sqlite"] = f"SQLite {sqlite3.sqlite_version}"
+    run.results.add("fixture build", "sqlite", f"{fixture.seconds:.0f} s", fixture.seconds)
+    disk = sum(f.stat().st_size for f in fixture.data.iterdir())
+    run.results.add(
+        "disk per stored event",
+        "sqlite",
+        f"{disk / run.events:.0f} bytes",
+        disk / run.events,
+        "raw + aggregates + indexes",
+    )
+    return Target(
+        "sqlite",
+        fixture,
+        ["--data", str(fixture.data)],
+        ["--data", str(run.work / "import-data")],
+        lambda runs: sqlite_group_by_baseline(fixture, runs),
+        lambda: SqliteStore.open(fixture.data),
+        lambda: sqlite_count(run.work / "import-data"),
+    )
+
+
+@contextmanager
+def clickhouse_target(run: Run) -> Iterator[Target]:
+    """A clickhouse-server of the benchmark's own, stopped by its PID when the block ends,
+    holding the same data set as the SQLite store."""
+    # The test suite's launcher, not a copy: bench/ and tests/ are both the repository's
+    # tooling, and the server runs as in the tests (deploy/clickhouse/server.xml).
+    from bench import clickhouse_fixture
+    from eventtally.store.clickhouse import ClickHouseStore
+    from tests import clickhouse_server, processes
+
+    directory = run.work / "clickhouse"
+    print(f"ClickHouse: starting clickhouse-server in {directory} ...", flush=True)
+    server = clickhouse_server.start(directory)
+    try:
+        url, imports = server.url("bench"), server.url("bench_import")
+        with server.client() as client:
+            run.versions["clickhouse"] = f"ClickHouse {client.execute('SELECT version()')[0][0]}"
+        print(f"ClickHouse: building a store of {run.events:,} events ...", flush=True)
+        fixture = clickhouse_fixture.build(directory, url, run.events)
+        run.results.add("fixture build", "clickhouse", f"{fixture.seconds:.0f} s", fixture.seconds)
+        database = directory / "data" / "data" / "bench"
+        disk = sum(f.stat().st_size for f in database.rglob("*") if f.is_file())
+        tables = clickhouse_fixture.table_bytes(url)
+        biggest = ", ".join(f"{name} {size / run.events:.0f}" for name, size, _ in tables[:3])
+        run.results.add(
+            "disk per stored event",
+            "clickhouse",
+            f"{disk / run.events:.0f} bytes",
+            disk / run.events,
+            f"the database's directory as built (parts not all merged); by table: {biggest}",
+        )
+        yield Target(
+            "clickhouse",
+            fixture,
+            ["--store", url],
+            ["--store", imports],
+            lambda runs: clickhouse_fixture.group_by_baseline(url, fixture, runs),
+            lambda: ClickHouseStore.open(url),
+            lambda: clickhouse_fixture.count_events(imports),
+            server.process.pid,
+        )
+    finally:
+        processes.stop(server.process)
+
+
+def parse_only(run: Run, store: str) -> float:
+    """The same ingest load against a server that decodes and validates, storing nothing;
+    events/s."""
+    print("parse-only baseline ...", flush=True)
+    port = free_port()
+    with server([sys.executable, "-m", "bench.parse_only", "--port", str(port)], port, run.log):
+        found = wrk(
+            f"http://{HOST}:{port}",
+            run.work / f"track-{store}.lua",
+            run.seconds,
+            connections=32,
+            threads=2,
+        )
+    return found["rate"] * 75
+
+
+def share_of_parse_only(run: Run, stores: tuple[str, ...], rate: float) -> None:
+    what = "parse-only endpoint (decode + validate, no store)"
+    run.results.notes[what] = f"{rate:,.0f} events/s; each store's durable ingest as a share of it"
+    for store in stores:
+        ingest = run.results.value("durable ingest, 75-event bodies", store)
+        if ingest is not None:
+            share = ingest / rate
+            run.results.add(what, store, f"{share:.0%}" if share >= 0.01 else f"{share:.2%}", None)
+
+
+def faster(who: str, ratio: float) -> str:
+    return f"{who} {times(ratio)} faster" if ratio >= 1 else f"{who} {times(1 / ratio)} slower"
+
+
+def times(ratio: float) -> str:
+    """A ratio as "380x", "2.5x" or "0.0042x"."""
+    if ratio >= 10:
+        return f"{ratio:.0f}x"
+    return f"{ratio:.1f}x" if ratio >= 1 else f"{ratio:.2g}x"
 
 
 def parse_scale(text: str) -> int:
@@ -282,166 +643,104 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a small, fast run (CI)")
     parser.add_argument("--seconds", type=int, default=None, help="seconds per load phase")
     parser.add_argument("--work", type=Path, default=None, help="keep the data here")
+    parser.add_argument(
+        "--store",
+        choices=(*STORES, "both"),
+        default="both",
+        help="the store(s) to measure, each with the same data set and load (default: both)",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("bench: wrk is not installed (apt-get install -y wrk)")
+    stores = STORES if args.store == "both" else (args.store,)
+    if "clickhouse" in stores:
+        from tests.clickhouse_server import BINARY
+
+        if not BINARY.exists():
+            sys.exit(
+                f"bench: {BINARY} is not installed (apt-get install -y clickhouse-server); "
+                "--store sqlite measures SQLite alone"
+            )
     events = 100_000 if args.quick else parse_scale(args.scale)
     seconds = args.seconds or (3 if args.quick else 15)
     work = args.work or Path(tempfile.mkdtemp(prefix="eventtally-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    log = work / "servers.log"
-    rows: list[Row] = []
+    run = Run(
+        work,
+        events,
+        seconds,
+        args.quick,
+        work / "servers.log",
+        track_bodies(100 if args.quick else 400),
+    )
+    load = os.getloadavg()
+    began = time.perf_counter()
     try:
-        print(f"building a store of {events:,} events in {work} ...", flush=True)
-        fixture = build(work / "data", events)
-        rows.append(Row("fixture build", f"{fixture.seconds:.0f} s", note=f"{events:,} events"))
-        disk = sum(f.stat().st_size for f in (work / "data").iterdir())
-        rows.append(
-            Row(
-                "disk per stored event",
-                f"{disk / events:.0f} bytes",
-                note="raw + aggregates + indexes",
-            )
-        )
-
-        series_lua, track_lua = work / "series.lua", work / "track.lua"
-        write_series_lua(series_lua, fixture.key, series_paths(fixture))
-        write_track_lua(track_lua, fixture.key, track_bodies(100 if args.quick else 400))
-        port = free_port()
-        url = f"http://{HOST}:{port}"
-        with eventtally_serve(fixture.data, port, log) as process:
-            print("series latency, idle ...", flush=True)
-            idle = wrk(url, series_lua, seconds, connections=1)
-            rows.append(
-                Row(
-                    "series p99 over HTTP, idle",
-                    f"{idle['p99']:.2f} ms",
-                    "<= 5 ms",
-                    f"p50 {idle['p50']:.2f} ms, {idle['rate']:.0f} req/s",
-                )
-            )
-            rss_rest = rss_mb(process.pid)
-            print("GROUP BY baseline ...", flush=True)
-            baseline = group_by_baseline(fixture, 3 if events >= 50_000_000 else 7)
-            rows.append(
-                Row(
-                    "same series by GROUP BY over raw events (median)",
-                    f"{baseline:.1f} ms",
-                    "",
-                    f"eventtally p50 {baseline / idle['p50']:.0f}x faster (target >= 100x at 100M)",
-                )
-            )
-            print("ingest load ...", flush=True)
-            samples: list[float] = []
-            sampling = threading.Event()
-
-            def sample() -> None:
-                while not sampling.wait(0.5):
-                    samples.append(rss_mb(process.pid))
-
-            sampler = threading.Thread(target=sample, daemon=True)
-            sampler.start()
-            under: dict[str, float] = {}
-
-            def series_under_load() -> None:
-                time.sleep(1)
-                under.update(wrk(url, series_lua, max(1, seconds - 2), connections=2))
-
-            side = threading.Thread(target=series_under_load)
-            side.start()
-            ingest = wrk(url, track_lua, seconds, connections=32, threads=2)
-            side.join()
-            sampling.set()
-            sampler.join()
-            rows.append(
-                Row(
-                    "durable ingest, 75-event bodies",
-                    f"{ingest['rate'] * 75:,.0f} events/s",
-                    ">= 150,000",
-                    f"{ingest['rate']:.0f} req/s, non-2xx {ingest['non2xx']:.0f}",
-                )
-            )
-            rows.append(
-                Row(
-                    "ingest latency p99",
-                    f"{ingest['p99']:.1f} ms",
-                    "<= 50 ms",
-                    f"p50 {ingest['p50']:.1f} ms",
-                )
-            )
-            rows.append(
-                Row(
-                    "series p99 under ingest load",
-                    f"{under.get('p99', float('nan')):.2f} ms",
-                    "(reported)",
-                )
-            )
-            rows.append(
-                Row(
-                    "server RSS at rest / peak under ingest",
-                    f"{rss_rest:.0f} / {max(samples, default=rss_rest):.0f} MB",
-                    "<= 300 MB",
-                )
-            )
-
-        print("parse-only baseline ...", flush=True)
-        port = free_port()
-        with server([sys.executable, "-m", "bench.parse_only", "--port", str(port)], port, log):
-            parse_only = wrk(f"http://{HOST}:{port}", track_lua, seconds, connections=32, threads=2)
-        ratio = ingest["rate"] / parse_only["rate"]
-        rows.append(
-            Row(
-                "parse-only endpoint (decode + validate, no store)",
-                f"{parse_only['rate'] * 75:,.0f} events/s",
-                "",
-                f"eventtally is {ratio:.0%} of it (target >= 50%)",
-            )
-        )
-
-        print("ingest with 10 tracked segments ...", flush=True)
-        add_segments(fixture, 10)
-        port = free_port()
-        with eventtally_serve(fixture.data, port, log):
-            segmented = wrk(f"http://{HOST}:{port}", track_lua, seconds, connections=32, threads=2)
-        rows.append(
-            Row(
-                "durable ingest, 10 tracked segments",
-                f"{segmented['rate'] * 75:,.0f} events/s",
-                ">= 100,000",
-                f"p99 {segmented['p99']:.1f} ms",
-            )
-        )
-
-        print("bulk import ...", flush=True)
-        imported = import_rate(work, 20_000 if args.quick else 300_000)
-        rows.append(
-            Row(
-                "eventtally import (JSONL of event objects)",
-                f"{imported:,.0f} events/s",
-                ">= 500,000",
-            )
-        )
+        for i, store in enumerate(stores):
+            if store == "sqlite":
+                drive(run, sqlite_target(run))
+            else:
+                with clickhouse_target(run) as target:
+                    drive(run, target)
+            if i == 0:  # once, between the stores: the machine's speed drifts
+                parsed = parse_only(run, store)
+        share_of_parse_only(run, stores, parsed)
     finally:
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)
-    print_table(rows, events, seconds)
+    print_table(run, stores, load, time.perf_counter() - began)
 
 
-def print_table(rows: list[Row], events: int, seconds: int) -> None:
+def print_table(
+    run: Run, stores: tuple[str, ...], load: tuple[float, float, float], took: float
+) -> None:
     print()
     print(
-        f"eventtally benchmark: {events:,} stored events, {seconds} s per load phase, "
-        f"{os.cpu_count()} cores, Python {sys.version.split()[0]}"
+        f"eventtally benchmark: {run.events:,} stored events per store, {run.seconds} s per load "
+        f"phase, {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
+        f"{', '.join(run.versions[s] for s in stores if s in run.versions)}; "
+        f"load average {load[0]:.2f} before, {os.getloadavg()[0]:.2f} after; {took:.0f} s"
     )
-    widths = [max(len(getattr(r, f)) for r in rows) for f in ("what", "figure", "target")]
-    header = ("what", "figure", "target", "note")
+    both = len(stores) == 2
+    header = ["what", *(LABELS[s] for s in stores)]
+    if both:
+        header.append(f"{LABELS[stores[1]]} / {LABELS[stores[0]]}")
+    header += ["target", "note"]
+    lines = []
+    for what, target in ROWS.items():
+        cells = run.results.cells.get(what)
+        if not cells:
+            continue
+        row = [what, *(cells[s].figure if s in cells else "-" for s in stores)]
+        if both:
+            first, second = (cells.get(s) for s in stores)
+            ratio = ""
+            if first and second and first.value and second.value is not None:
+                ratio = times(second.value / first.value)
+            row.append(ratio)
+        notes = [
+            f"{LABELS[s]}: {cells[s].note}" if both else cells[s].note
+            for s in stores
+            if s in cells and cells[s].note
+        ]
+        if what in run.results.notes:
+            notes.insert(0, run.results.notes[what])
+        row += [target, "; ".join(notes)]
+        lines.append(row)
+    widths = [max(len(r[i]) for r in [header, *lines]) for i in range(len(header) - 1)]
+    right = range(1, len(header) - 2)  # figures and the ratio
+
+    def cell(i: int, text: str) -> str:
+        return f"{text:>{widths[i]}}" if i in right else f"{text:<{widths[i]}}"
+
+    print("| " + " | ".join(cell(i, h) for i, h in enumerate(header[:-1])) + " | note |")
     print(
-        f"| {header[0]:<{widths[0]}} | {header[1]:>{widths[1]}} | {header[2]:<{widths[2]}} | note |"
+        "|"
+        + "|".join("-" * (w + 1) + (":" if i in right else "-") for i, w in enumerate(widths))
+        + "|------|"
     )
-    print(f"|{'-' * (widths[0] + 2)}|{'-' * (widths[1] + 2)}:|{'-' * (widths[2] + 2)}|------|")
-    for r in rows:
-        cells = f"| {r.what:<{widths[0]}} | {r.figure:>{widths[1]}} | {r.target:<{widths[2]}}"
-        print(f"{cells} | {r.note} |")
+    for row in lines:
+        print("| " + " | ".join(cell(i, t) for i, t in enumerate(row[:-1])) + f" | {row[-1]} |")
 
 
 if __name__ == "__main__":
