@@ -20,7 +20,7 @@ from xml.sax.saxutils import escape
 from clickhouse_driver import Client
 from clickhouse_driver.errors import Error as DriverError
 
-from tests.processes import stop
+from tests.processes import launch, stop
 
 BINARY = Path("/usr/sbin/clickhouse-server")
 TEMPLATE = Path(__file__).resolve().parent.parent / "deploy" / "clickhouse" / "server.xml"
@@ -161,19 +161,10 @@ def _check_binary(binary: Path) -> None:
 
 
 def _launch(directory: Path, ports: Ports, binary: Path, timeout: float) -> ClickHouseServer:
-    config = directory / "config.xml"
     # Appended to: a restarted server's console follows the previous one's.
-    with (directory / "console.log").open("ab") as console:
-        process = subprocess.Popen(
-            [str(binary), f"--config-file={config}"],
-            stdin=subprocess.DEVNULL,
-            stdout=console,
-            stderr=console,
-            cwd=directory,
-            # Its own session: a Ctrl-C in pytest must not kill the server before the
-            # fixtures' teardown has dropped the databases and stopped it.
-            start_new_session=True,
-        )
+    process = launch(
+        [str(binary), f"--config-file={directory / 'config.xml'}"], directory, "console.log"
+    )
     server = ClickHouseServer(directory, ports, process)
     try:
         _wait_ready(server, timeout)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 import socket
 import subprocess
+from pathlib import Path
 
 HOST = "127.0.0.1"
 STOP_TIMEOUT = 15.0
@@ -29,3 +30,18 @@ def stop(process: subprocess.Popen[bytes], timeout: float = STOP_TIMEOUT) -> int
             process.kill()
             process.wait(timeout=timeout)
     return process.returncode
+
+
+def launch(args: list[str], directory: Path, log: str) -> subprocess.Popen[bytes]:
+    """Start a server in `directory`, its output appended to `directory/log`, in a session
+    of its own: a Ctrl-C in pytest must not kill it before the fixtures' teardown has
+    used and stopped it."""
+    with (directory / log).open("ab") as out:
+        return subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            cwd=directory,
+            start_new_session=True,
+        )

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.processes import free_port, stop
+from tests.processes import free_port, launch, stop
 
 BINARY = Path("/usr/bin/redis-server")
 HOST = "127.0.0.1"
@@ -39,10 +39,7 @@ def start(directory: Path) -> RedisServer:
     port = free_port()
     args = [str(BINARY), "--bind", HOST, "--port", str(port), "--dir", str(directory)]
     args += ["--save", "", "--appendonly", "no", "--daemonize", "no"]
-    with (directory / "redis.log").open("wb") as log:
-        process = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
-        )
+    process = launch(args, directory, "redis.log")
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.processes import free_port, stop
+from tests.processes import free_port, launch, stop
 
 JAR = Path("/usr/share/java/zookeeper.jar")
 # The jar's manifest brings in the rest of the class path, slf4j's API among them but no
@@ -126,15 +126,7 @@ def start(
         MAIN,
         str(config),
     ]
-    with (directory / "zookeeper.log").open("wb") as log:
-        process = subprocess.Popen(
-            args,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            cwd=directory,
-            start_new_session=True,
-        )
+    process = launch(args, directory, "zookeeper.log")
     server = ZooKeeperServer(directory, port, process)
     try:
         _wait_ready(server, timeout)
