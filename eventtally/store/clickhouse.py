@@ -398,10 +398,7 @@ class ClickHouseStore(Store):
         )
 
     def list_workspaces(self) -> list[Workspace]:
-        rows = self.conn.query(
-            "SELECT id, argMax(name, version), argMax(time_zone, version), "
-            "argMax(rate_limits, version) FROM {db}.workspaces GROUP BY id ORDER BY id"
-        )
+        rows = self.conn.query(f"{_WORKSPACES} GROUP BY id ORDER BY id")
         return [_workspace(row) for row in rows]
 
     def update_workspace(
@@ -540,8 +537,10 @@ class ClickHouseStore(Store):
         key = _key(rows[0])
         if key.revoked:
             return None
-        workspace = next((w for w in self.list_workspaces() if w.id == key.workspace_id), None)
-        return None if workspace is None else (workspace, key)
+        rows = self.conn.query(
+            f"{_WORKSPACES} WHERE id = %(w)s GROUP BY id", {"w": key.workspace_id}
+        )
+        return (_workspace(rows[0]), key) if rows else None
 
     # Ingest ----------------------------------------------------------------------------
     def track(
@@ -706,6 +705,12 @@ class ClickHouseStore(Store):
 
     def segment_sizes(self, segment: int, instants: Sequence[int]) -> list[int]:
         return segments.sizes(self.conn, segment, instants)
+
+
+_WORKSPACES = (
+    "SELECT id, argMax(name, version), argMax(time_zone, version), "
+    "argMax(rate_limits, version) FROM {db}.workspaces"
+)
 
 
 def _workspace(row: tuple[Any, ...]) -> Workspace:

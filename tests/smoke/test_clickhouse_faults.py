@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import random
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -28,9 +27,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from clickhouse_driver.errors import Error as DriverError
 
-from tests.clickhouse_server import BINARY, HOST, ClickHouseServer, start, stop
+from tests.clickhouse_server import restart, start, stop
 from tests.smoke.server import init, serving
 
 pytestmark = pytest.mark.slow
@@ -60,37 +58,10 @@ class PrivateClickHouse:
         self.server.process.send_signal(sig)
         self.server.process.wait(timeout=30)
 
-    def up(self, timeout: float = 30.0) -> None:
-        """Start it again on the same directory, config and ports (start() takes only an
-        empty directory: it never reuses someone else's data)."""
-        directory = self.server.directory
-        with (directory / "console.log").open("ab") as console:
-            process = subprocess.Popen(
-                [str(BINARY), f"--config-file={directory / 'config.xml'}"],
-                stdin=subprocess.DEVNULL,
-                stdout=console,
-                stderr=console,
-                cwd=directory,
-                start_new_session=True,
-            )
-        self.processes.append(process)
-        self.server = ClickHouseServer(directory, self.server.ports, process)
-        deadline = time.monotonic() + timeout
-        while not self._answers():
-            assert process.poll() is None, f"clickhouse-server exited: see {directory}"
-            assert time.monotonic() < deadline, f"clickhouse-server did not come back in {timeout}s"
-            time.sleep(0.05)
-
-    def _answers(self) -> bool:
-        try:
-            # A bare connect first: the driver logs a traceback for every refused connection.
-            with socket.create_connection((HOST, self.server.ports.tcp), timeout=1.0):
-                pass
-            with self.server.client(timeout=2.0) as client:
-                client.execute("SELECT 1")
-        except (DriverError, OSError):
-            return False
-        return True
+    def up(self) -> None:
+        """Start it again on the same directory, config, data and ports."""
+        self.server = restart(self.server)
+        self.processes.append(self.server.process)
 
     def close(self) -> None:
         for process in self.processes:
