@@ -17,9 +17,10 @@ from eventtally.store.sqlite import SqliteStore
 from tests.clickhouse_cluster import Cluster
 from tests.clickhouse_server import ClickHouseServer
 
-# "cluster": the ClickHouse store sharded over a cluster of two clickhouse-server
-# processes (Distributed tables over local ones).
-KINDS = ("memory", "sqlite", "clickhouse", "cluster")
+# "sqlite-process": the SQLite store applying track requests in its own process (as
+# `serve` and `import` do). "cluster": the ClickHouse store sharded over a cluster of
+# two clickhouse-server processes (Distributed tables over local ones).
+KINDS = ("memory", "sqlite", "sqlite-process", "clickhouse", "cluster")
 DURABLE = ("sqlite", "clickhouse")  # the stores property tests check at full length
 
 
@@ -31,10 +32,11 @@ class Stores:
     def open(self, kind: str) -> Iterator[Store]:
         if kind == "memory":
             yield MemoryStore()
-        elif kind == "sqlite":
+        elif kind in ("sqlite", "sqlite-process"):
+            process = kind == "sqlite-process"
             with (
                 tempfile.TemporaryDirectory() as tmp,
-                _closing(SqliteStore.open(Path(tmp))) as store,
+                _closing(SqliteStore.open(Path(tmp), ingest_process=process)) as store,
             ):
                 yield store
         elif kind in ("clickhouse", "cluster"):

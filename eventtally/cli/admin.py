@@ -213,7 +213,7 @@ def register(commands: Any) -> None:
     )
     init.add_argument("--time-zone", default="UTC", help="IANA reporting zone (default: UTC)")
     json_option(init)
-    add(commands, "serve", cmd_serve, "Serve the API on the store.", server=True)
+    add(commands, "serve", cmd_serve, "Serve the API on the store.", server=True, ingest=True)
     add(
         commands,
         "demo",

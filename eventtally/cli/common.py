@@ -49,7 +49,7 @@ def open_store(args: argparse.Namespace) -> Store:
                 raise CliError(
                     f"--{name} is for a ClickHouse store (give --store too, or leave --{name} out)"
                 )
-        return SqliteStore.open(settings.data)
+        return SqliteStore.open(settings.data, ingest_process=args.ingest_process)
     _check_store_url(settings.store, "--store" if args.store is not None else "EVENTTALLY_STORE")
     # Imported only here: commands on the SQLite store need not load the ClickHouse driver.
     from eventtally.store.clickhouse import ClickHouseStore
@@ -153,9 +153,11 @@ def add(
     workspace: bool = False,
     json: bool = False,
     server: bool = False,
+    ingest: bool = False,
 ) -> argparse.ArgumentParser:
     """A command that works on the store: it takes --data and --store, and the options
-    asked for."""
+    asked for. An `ingest` command (serve, import) applies track requests in a process
+    of their own on the SQLite store (store/ingest_process.py)."""
     sub: argparse.ArgumentParser = group.add_parser(name, help=help_text, description=help_text)
     data_option(sub)
     store_option(sub)
@@ -167,5 +169,5 @@ def add(
         json_option(sub)
     if server:
         server_option(sub)
-    sub.set_defaults(handler=handler)
+    sub.set_defaults(handler=handler, ingest_process=ingest)
     return sub

@@ -90,6 +90,7 @@ def register(commands: Any) -> None:
         "Import a JSONL file of Braze objects straight into the store (also while serving).",
         workspace=True,
         json=True,
+        ingest=True,
     )
     imports.add_argument(
         "file", help="JSONL: a Braze event object or a /users/track body a line; - for stdin"

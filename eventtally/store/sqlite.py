@@ -52,6 +52,7 @@ from eventtally.store import sqlite_segments as segments
 from eventtally.store.base import DEFAULT_TRACKED_LIMIT, Store, hash_secret, split_ranges
 from eventtally.store.idempotency import Recorded, record, replay
 from eventtally.store.ingest import apply_track
+from eventtally.store.ingest_process import IngestProcess
 from eventtally.store.migrations import MIGRATIONS, migrate, raw_index_term
 from eventtally.store.sqlite_tx import (
     FOLD_BACKLOG,
@@ -120,7 +121,7 @@ class _Ingest(Generic[T]):
 class SqliteStore(Store):
     """The default store. Open it with `SqliteStore.open(data_dir)`."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, ingest_process: bool = False) -> None:
         self.path = data_dir / DB_FILE
         self._local = threading.local()
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
@@ -133,6 +134,8 @@ class SqliteStore(Store):
         # only): idempotency keys that expired before it are purged before the commit.
         self._purge_before: int | None = None
         self._thread = threading.Thread(target=self._run, name="eventtally-writer", daemon=True)
+        # Track requests applied by a child process (ingest_process.py), or by the thread.
+        self._ingest: IngestProcess | None = None
         # A data directory on a read-only volume still serves reads; writes get 503.
         self.read_only = self.path.exists() and not os.access(data_dir, os.W_OK)
         if self.read_only:
@@ -141,6 +144,8 @@ class SqliteStore(Store):
         self._writer_conn = connect(self.path)
         migrate(self._writer_conn)
         self._thread.start()
+        if ingest_process:
+            self._ingest = IngestProcess(data_dir, self._observe_commit)
 
     def _check_schema(self) -> None:
         version: int = self._reader().execute("PRAGMA user_version").fetchone()[0]
@@ -151,10 +156,12 @@ class SqliteStore(Store):
             )
 
     @classmethod
-    def open(cls, data_dir: Path) -> SqliteStore:
+    def open(cls, data_dir: Path, ingest_process: bool = False) -> SqliteStore:
+        """The store in `data_dir`; with `ingest_process`, track requests are applied by a
+        process of its own (for a server or an import: see ingest_process.py)."""
         try:
             data_dir.mkdir(parents=True, exist_ok=True)
-            return cls(data_dir)
+            return cls(data_dir, ingest_process)
         except OSError as exc:
             raise StoreError(f"cannot use data directory {data_dir}: {exc.strerror}") from None
         except sqlite3.Error as exc:
@@ -208,8 +215,7 @@ class SqliteStore(Store):
                 results = self._apply_group(conn, jobs, isolated=True)
                 assert results is not None  # isolated, a job's failure is its own result
             conn.execute("COMMIT")
-            if self.commit_observer is not None:
-                self.commit_observer(time.perf_counter() - started)
+            self._observe_commit(time.perf_counter() - started)
         except sqlite3.Error as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
@@ -225,6 +231,10 @@ class SqliteStore(Store):
                 job.future.set_exception(
                     translate(failure) if isinstance(failure, sqlite3.Error) else failure
                 )
+
+    def _observe_commit(self, seconds: float) -> None:
+        if self.commit_observer is not None:
+            self.commit_observer(seconds)
 
     def _apply_group(
         self, conn: sqlite3.Connection, jobs: list[_Job], isolated: bool
@@ -315,6 +325,8 @@ class SqliteStore(Store):
         return self._submit(fn).result()
 
     def close(self) -> None:
+        if self._ingest is not None:
+            self._ingest.close()
         if self._thread.is_alive():
             self._queue.put(None)
             self._thread.join()
@@ -520,6 +532,9 @@ class SqliteStore(Store):
         now: int,
         idempotency: Idempotency | None = None,
     ) -> Future[TrackOutcome]:
+        if self._ingest is not None:
+            return self._ingest.submit(workspace_id, request, now, idempotency)
+
         def apply(conn: sqlite3.Connection) -> TrackOutcome:
             self._purge_before = max(now, self._purge_before or now)
             if idempotency is not None:
