@@ -136,10 +136,18 @@ def eventtally_serve(
 
 
 def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """The RSS of a process and of every process under it (eventtally's ingest process)."""
+    total = 0.0
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1]) / 1024
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                total += rss_mb(int(child))
+    except (FileNotFoundError, ProcessLookupError):  # it exited while being measured
+        pass
+    return total
 
 
 # wrk ------------------------------------------------------------------------------------
@@ -475,6 +483,7 @@ def drive(run: Run, target: Target) -> None:
         store,
         f"{rest[process.pid]:.0f} / {peaks[process.pid]:.0f} MB",
         peaks[process.pid],
+        "every eventtally process (the server and its ingest process)",
     )
     if target.engine_pid:
         pid = target.engine_pid

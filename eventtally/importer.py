@@ -53,12 +53,15 @@ class _Chunk:
         self.body: dict[str, list[Any]] = {}
         self.lines: dict[str, list[int]] = {}
 
-    def add(self, item: jsonl.Item) -> None:
-        self.body.setdefault(item.array, []).append(item.value)
-        self.lines.setdefault(item.array, []).append(item.line)
-
-    def full(self) -> bool:
-        return any(len(values) >= MAX_ITEMS_PER_ARRAY for values in self.body.values())
+    def add(self, array: jsonl.Array, value: Any, line: int) -> bool:
+        """Add an item; whether its array is now full (the request is ready)."""
+        values = self.body.get(array)
+        if values is None:
+            values = self.body[array] = []
+            self.lines[array] = []
+        values.append(value)
+        self.lines[array].append(line)
+        return len(values) >= MAX_ITEMS_PER_ARRAY
 
     def size(self) -> int:
         return sum(len(values) for values in self.body.values())
@@ -103,16 +106,18 @@ def import_lines(
 
     chunk = _Chunk()
     try:
-        for entry in jsonl.items(lines):
+        for entry in jsonl.by_line(lines):
             if isinstance(entry, jsonl.BadLine):
                 if strict:
                     raise ImportAborted(f"line {entry.line}: {entry.reason}")
                 summary.bad_lines.append(entry)
                 continue
-            chunk.add(entry)
-            if chunk.full():
-                submit(chunk)
-                chunk = _Chunk()
+            number, found = entry
+            for array, values in found.items():
+                for value in values:
+                    if chunk.add(array, value, number):
+                        submit(chunk)
+                        chunk = _Chunk()
         if chunk.size():
             submit(chunk)
     finally:

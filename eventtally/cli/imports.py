@@ -23,6 +23,8 @@ from eventtally.cli.common import CliError, add, emit, find_workspace
 from eventtally.importer import import_lines
 from eventtally.store.base import Store
 
+PROGRESS_EVERY = 4096  # lines
+
 
 def cmd_import(args: argparse.Namespace, store: Store) -> None:
     workspace = find_workspace(store, args.workspace)
@@ -40,9 +42,15 @@ def cmd_import(args: argparse.Namespace, store: Store) -> None:
             task = progress.add_task("import", total=total)
 
             def lines() -> Iterator[str]:
-                for line in stream:
-                    progress.advance(task, len(line.encode()))
+                # The bar moves by the bytes read, every few thousand lines: redrawing
+                # it costs more than a line's import.
+                read = 0
+                for number, line in enumerate(stream, start=1):
+                    read += len(line.encode())
+                    if number % PROGRESS_EVERY == 0:
+                        progress.update(task, completed=read)
                     yield line
+                progress.update(task, completed=read)
 
             summary = import_lines(store, workspace.id, lines(), strict=args.strict)
     err = Console(stderr=True, soft_wrap=True)
