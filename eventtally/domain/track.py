@@ -1,8 +1,9 @@
 """The `POST /users/track` body, validated: what the store must apply, and what was refused.
 
-Parsing is pure: `now` is an argument (future event times are clamped to it). What
-needs the store (does this user exist, is this app known) is decided by the store,
-which adds its own item errors.
+Parsing is pure: `now` is an argument (future event times are clamped to it); the
+caches of accepted event names and of times only save work. What needs the store
+(does this user exist, is this app known) is decided by the store, which adds its
+own item errors.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any, Literal, NoReturn, TypeGuard, TypeVar
 
 import msgspec
 
-from eventtally.domain.instants import MAX_INSTANT, MIN_INSTANT, to_us
+from eventtally.domain.instants import MAX_INSTANT, MIN_INSTANT, US_PER_SECOND, to_us
 from eventtally.domain.names import clean_text, name_problem, normalize_name
 from eventtally.domain.timeparse import TimeParseError, parse_instant
 from eventtally.errors import BadRequest
@@ -168,7 +169,9 @@ def parse_track(body: object, now: int) -> TrackRequest:
     _parse_items(
         arrays.get("attributes"), "attributes", _attribute_item, request.attributes, errors, now
     )
-    _parse_items(arrays.get("events"), "events", _event_item, request.events, errors, now)
+    events = arrays.get("events")
+    if events:
+        _parse_events(events, request.events, errors, now)
     _parse_items(
         arrays.get("purchases"), "purchases", _purchase_item, request.purchases, errors, now
     )
@@ -204,6 +207,64 @@ def _parse_items(
             out.append(parse(raw, index, now))
         except _Refused as refused:
             errors.append(ItemError(refused.type, name, index))
+
+
+def _parse_events(
+    items: list[Any], out: list[EventItem], errors: list[ItemError], now: int
+) -> None:
+    """`_parse_items(items, "events", _event_item, ...)`, with the usual event inlined.
+
+    This loop is the per-event validation cost of ingest, where plain function calls
+    (several per field) cost more than the checks themselves. The event SDKs send (a
+    plain object naming its user by a valid `external_id`, a name already accepted once,
+    a time in the common UTC shape, plain or no properties) is built right here; any
+    other event, valid or not, goes through `_event_item`, the general path, which also
+    words the errors. The fast path only accepts what `_event_item` accepts, with the
+    same result, and has no effect when it gives up.
+    """
+    append = out.append
+    for index, raw in enumerate(items):
+        try:
+            # Exact types (what a JSON decoder produces); subclasses take the general path.
+            if type(raw) is dict:
+                # The same lookups in the same order as `_event_item`.
+                external_id = raw.get("external_id")
+                if type(external_id) is str and 0 < len(external_id) <= MAX_EXTERNAL_ID_LENGTH:
+                    # Absent means False (the identity is not a `user_alias`); an explicit
+                    # null means False too, but is left to the general path.
+                    only_existing = raw.get("_update_existing_only", False)
+                    name = raw.get("name")
+                    time = raw.get("time")
+                    if (
+                        type(only_existing) is bool
+                        and type(name) is str
+                        and name in _ACCEPTED_NAMES
+                        and type(time) is str
+                        and (time_us := _common_time_us(time)) is not None
+                    ):
+                        if now < time_us:  # `min(time_us, now)` as in `_time`, without a call
+                            time_us = now
+                        app_id = raw.get("app_id")
+                        if app_id is None or type(app_id) is str:
+                            properties = raw.get("properties")
+                            # Positional: keyword arguments cost a third more here.
+                            append(
+                                EventItem(
+                                    index,
+                                    Identity("external_id", external_id),
+                                    only_existing,
+                                    name,
+                                    time_us,
+                                    app_id,
+                                    {}
+                                    if properties is None
+                                    else _properties(properties, _EVENT_RESERVED),
+                                )
+                            )
+                            continue
+            append(_event_item(raw, index, now))
+        except _Refused as refused:
+            errors.append(ItemError(refused.type, "events", index))
 
 
 # --- the three item kinds ---------------------------------------------------------------
@@ -326,6 +387,13 @@ _IDENTITY_VALUES: dict[IdentityKind, Callable[[object], str]] = {
 # --- fields ----------------------------------------------------------------------------
 
 
+# Event names already accepted as they are (`normalize_name` leaves them unchanged and
+# `name_problem` finds nothing), so `_parse_events` can skip both: an app sends few
+# distinct names. Bounded by emptying it when full; each name is at most 255 code points.
+_ACCEPTED_NAMES: set[str] = set()
+_MAX_ACCEPTED_NAMES = 4096
+
+
 def _event_name(value: object) -> str:
     if not isinstance(value, str):
         raise _Refused("'name' must be a string")
@@ -333,36 +401,74 @@ def _event_name(value: object) -> str:
     problem = name_problem(name)
     if problem is not None:
         raise _Refused(f"'name' is not valid: {problem}")
+    # Only exact strings: a subclass could compare equal to a name it does not spell.
+    if name == value and type(value) is str:
+        if len(_ACCEPTED_NAMES) >= _MAX_ACCEPTED_NAMES:
+            _ACCEPTED_NAMES.clear()
+        _ACCEPTED_NAMES.add(name)
     return name
 
 
 def _time(value: object, now: int) -> int:
     if not isinstance(value, str):
         raise _Refused(f"{INVALID_TIME}: it must be a string")
-    moment = _common_instant(value)
-    if moment is None:
+    us = _common_time_us(value)
+    if us is None:
         try:
-            moment = parse_instant(value, None)
+            us = to_us(parse_instant(value, None))
         except TimeParseError as exc:
             raise _Refused(f"{INVALID_TIME}: the value {exc}") from None
     # Braze replaces future timestamps with the time of ingest (contract 5.2).
-    return min(to_us(moment), now)
+    return min(us, now)
 
 
-def _common_instant(text: str) -> datetime | None:
-    """The instant of a UTC time in the shape SDKs send, or None to use `parse_instant`.
+# Caches for `_common_time_us`, keyed by the two halves of a time in `_COMMON_TIME`'s
+# shape: its minute ("2026-11-25T10:11", the first 16 characters, fixed width) to the
+# µs of that minute's start, and the rest (":12Z", ":12.345+00:00", ...) to the µs past
+# it. They only ever hold halves of times that passed the full check. A pair of known
+# halves is a valid time in that shape again: the shape is fixed width up to the
+# minute, the date, hour and minute are valid in the first half and the second in the
+# other, and the accepted range is whole minutes (a test checks), so in range too.
+# Events arrive in bursts from a few minutes, and whole-second tails are 120 strings,
+# so most times are two dict lookups instead of a regex, `fromisoformat` and `to_us`.
+# Bounded by emptying a cache when full. Shared by threads: a lookup that races a
+# clear only misses.
+_MINUTE_US: dict[str, int] = {}
+_TAIL_US: dict[str, int] = {}
+_MAX_TIME_CACHE = 4096
+_MINUTE_LENGTH = 16  # len("2026-11-25T10:11")
+
+
+def _common_time_us(text: str) -> int | None:
+    """µs since the epoch of a UTC time in the shape SDKs send, or None to use `parse_instant`.
 
     `parse_instant` costs a few µs, most of an event's parse; this shape is read by
     the C `fromisoformat` with the same result. Anything unusual, invalid or out of
     range goes the slow way, which also words the error.
     """
+    minute = _MINUTE_US.get(text[:_MINUTE_LENGTH])
+    if minute is not None:
+        tail = _TAIL_US.get(text[_MINUTE_LENGTH:])
+        if tail is not None:
+            return minute + tail
     if _COMMON_TIME.fullmatch(text) is None:
         return None
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
         return None
-    return moment if MIN_INSTANT <= moment < MAX_INSTANT else None
+    if not MIN_INSTANT <= moment < MAX_INSTANT:
+        return None
+    us = to_us(moment)
+    tail = moment.second * US_PER_SECOND + moment.microsecond
+    for cache, key, value in (
+        (_MINUTE_US, text[:_MINUTE_LENGTH], us - tail),
+        (_TAIL_US, text[_MINUTE_LENGTH:], tail),
+    ):
+        if len(cache) >= _MAX_TIME_CACHE:
+            cache.clear()
+        cache[key] = value
+    return us
 
 
 def _app_id(value: object) -> str | None:

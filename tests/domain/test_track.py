@@ -1,13 +1,17 @@
 from __future__ import annotations
 
+import contextlib
+import re
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eventtally.domain.instants import from_us, to_us
+from eventtally.domain.instants import MAX_INSTANT, MIN_INSTANT, from_us, to_us
+from eventtally.domain.names import clean_text, name_problem, normalize_name
 from eventtally.domain.timeparse import TimeParseError, parse_instant
 from eventtally.domain.track import (
     IDENTIFIER_REQUIRED,
@@ -899,3 +903,323 @@ def test_a_refused_attributes_object_is_not_applied_in_part() -> None:
     parsed = parse("attributes", attributes(a=1, b={"inc": "x"}), attributes(c=2))
     assert [(item.index, item.ops) for item in parsed.attributes] == [(1, (("c", ("set", 2)),))]
     assert parsed.errors == [ItemError("attribute 'b': 'inc' must be a number", "attributes", 0)]
+
+
+# --- the inlined event path and its caches -------------------------------------------------
+#
+# `parse_track` builds the usual event inline and caches accepted names and the halves of
+# common times; everything else takes the general path. The tests below compare it, on
+# generated events full of edge cases, with `_oracle_event`: a frozen copy of how events
+# were parsed before that fast path existed (one helper per field, no caches). The tests
+# above pin what the oracle does.
+
+
+class _OracleRefused(Exception):
+    def __init__(self, type_: str) -> None:
+        super().__init__(type_)
+        self.type = type_
+
+
+_ORACLE_EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+")
+_ORACLE_COMMON_TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{3}(?:[0-9]{3})?)?(?:Z|\+00:00)"
+)
+
+
+def _oracle_event(raw: object, index: int, now: int) -> EventItem:
+    if not isinstance(raw, dict):
+        raise _OracleRefused("the item must be a JSON object")
+    identity = _oracle_identity(raw)
+    only_existing = raw.get("_update_existing_only")
+    if only_existing is None:
+        only_existing = identity.kind == "user_alias"
+    elif not isinstance(only_existing, bool):
+        raise _OracleRefused("'_update_existing_only' must be true or false")
+    name = _oracle_required(raw, "name")
+    if not isinstance(name, str):
+        raise _OracleRefused("'name' must be a string")
+    name = normalize_name(name)
+    problem = name_problem(name)
+    if problem is not None:
+        raise _OracleRefused(f"'name' is not valid: {problem}")
+    time = _oracle_time(_oracle_required(raw, "time"), now)
+    app_id = raw.get("app_id")
+    if app_id is not None and not isinstance(app_id, str):
+        raise _OracleRefused("'app_id' must be a string")
+    properties = _oracle_properties(raw.get("properties"))
+    return EventItem(index, identity, only_existing, name, time, app_id, properties)
+
+
+def _oracle_required(item: dict[str, Any], field: str) -> object:
+    value = item.get(field)
+    if value is None:
+        raise _OracleRefused(required(field))
+    return value
+
+
+def _oracle_identity(item: dict[str, Any]) -> Identity:
+    for kind in ("external_id", "user_alias", "braze_id", "email", "phone"):
+        value = item.get(kind)
+        if value is None:
+            continue
+        if kind == "user_alias":
+            if not isinstance(value, dict):
+                raise _OracleRefused(
+                    "'user_alias' must be an object with 'alias_name' and 'alias_label'"
+                )
+            name = _oracle_non_empty(value.get("alias_name"), "user_alias.alias_name")
+            label = _oracle_non_empty(value.get("alias_label"), "user_alias.alias_label")
+            if "\x00" in label:
+                raise _OracleRefused("'user_alias.alias_label' must not contain a NUL character")
+            return Identity("user_alias", f"{label}\x00{name}")
+        if kind == "email":
+            if isinstance(value, str) and _ORACLE_EMAIL.fullmatch(value.strip().lower()):
+                return Identity("email", value.strip().lower())
+            raise _OracleRefused(INVALID_EMAIL)
+        text = _oracle_non_empty(value, kind)
+        if kind == "external_id" and len(text) > 511:
+            raise _OracleRefused("'external_id' must be shorter than 512 characters")
+        return Identity(kind, text)
+    raise _OracleRefused(IDENTIFIER_REQUIRED)
+
+
+def _oracle_non_empty(value: object, field: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise _OracleRefused(f"'{field}' must be a non-empty string")
+    return value
+
+
+def _oracle_time(value: object, now: int) -> int:
+    if not isinstance(value, str):
+        raise _OracleRefused(f"{INVALID_TIME}: it must be a string")
+    moment = None
+    if _ORACLE_COMMON_TIME.fullmatch(value):
+        with contextlib.suppress(ValueError):
+            moment = datetime.fromisoformat(value)
+        if moment is not None and not MIN_INSTANT <= moment < MAX_INSTANT:
+            moment = None
+    if moment is None:
+        try:
+            moment = parse_instant(value, None)
+        except TimeParseError as exc:
+            raise _OracleRefused(f"{INVALID_TIME}: the value {exc}") from None
+    return min(to_us(moment), now)
+
+
+def _oracle_properties(value: object) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _OracleRefused("'properties' must be an object")
+    kept: dict[str, Any] = {}
+    for raw_key, raw_value in value.items():
+        if type(raw_key) is not str:
+            raise _OracleRefused("property keys must be strings")
+        key = normalize_name(raw_key)
+        if len(kept) >= 256 and key not in kept:
+            continue
+        problem = name_problem(key)
+        if problem is not None:
+            raise _OracleRefused(f"property key '{key}' is not valid: {problem}")
+        if key in ("time", "event_name"):
+            raise _OracleRefused(f"property key '{key}' is reserved")
+        if type(raw_value) is str:
+            raw_value = clean_text(raw_value)
+        elif type(raw_value) not in (list, dict, int, float, bool, type(None)):
+            raise _OracleRefused(f"property '{key}' is not a JSON value")
+        kept[key] = raw_value
+    size = 0
+    for nested in kept.values():
+        if isinstance(nested, (list, dict)):
+            try:
+                size += len(msgspec.json.encode(nested))
+            except (TypeError, UnicodeEncodeError):
+                raise _OracleRefused(
+                    "'properties' holds a value that cannot be encoded as JSON"
+                ) from None
+    if size > 100 * 1024:
+        raise _OracleRefused(
+            f"nested 'properties' values take {size} bytes of JSON,"
+            " at most 102400 (100 KB) are allowed"
+        )
+    return kept
+
+
+def _oracle_parse_events(items: list[object], now: int) -> TrackRequest:
+    request = TrackRequest(present=frozenset({"events"}))
+    for index, raw in enumerate(items):
+        try:
+            request.events.append(_oracle_event(raw, index, now))
+        except _OracleRefused as refused:
+            request.errors.append(ItemError(refused.type, "events", index))
+    return request
+
+
+class _DictSubclass(dict[str, Any]):
+    pass
+
+
+class _StrSubclass(str):
+    __slots__ = ()
+
+
+def _some(*values: object) -> st.SearchStrategy[Any]:
+    return st.sampled_from(values)
+
+
+_IDENTIFIER_CASES = (
+    "u1", "user-42", "", " ", "x" * 511, "x" * 512, _StrSubclass("u1"), 5, True, ["u1"]
+)  # fmt: skip
+# Edge cases for each field of an event; few, so that examples repeat names and times
+# and the caches are hit.
+_EDGE_CASES: dict[str, tuple[object, ...]] = {
+    "external_id": _IDENTIFIER_CASES,
+    "user_alias": (
+        {"alias_name": "n", "alias_label": "l"}, {"alias_name": "n"}, {"alias_label": "l"},
+        {"alias_name": "", "alias_label": "l"}, {"alias_name": "n", "alias_label": "a\x00b"},
+        {"alias_name": 5, "alias_label": "l"}, {"alias_name": "n", "alias_label": None},
+        "n", ["n"],
+    ),
+    "braze_id": _IDENTIFIER_CASES,
+    "email": ("a@b.co", " A@B.Co ", "a@b", "a b@c.d", "", 5),
+    "phone": _IDENTIFIER_CASES,
+    "_update_existing_only": (True, False, "true", 1, 0),
+    "name": (
+        "played", "Added to cart", " played ", "played\n", "pla\r\nyed", "$played", "", " \n",
+        "x" * 255, "x" * 256, "x" * 254 + " y", "é" * 300, "bad\udc80utf8", "a$", "Ünï",
+        _StrSubclass("played"), 5, ["played"],
+    ),
+    "time": (
+        TIME, "2024-05-01T12:00:00+00:00", "2024-05-01T12:00:59.999Z", "2024-05-01T12:01:00Z",
+        "2024-06-01T12:00:00Z", "2024-06-01T11:59:59.999999+00:00", "2024-06-01T12:00:00.000001Z",
+        "8999-12-31T23:59:59.999999Z", "9000-01-01T00:00:00Z", "1800-01-01T00:00:00Z",
+        "1799-12-31T23:59:59.999Z", "2024-02-29T12:00:00Z", "2023-02-29T12:00:00Z",
+        "2024-05-01T24:00:00Z", "2024-05-01T12:60:00Z", "2024-05-01T12:00:60Z",
+        "2024-05-01T12:00:00.1234Z", "2024-05-01T12:00:00z", "2024-05-01T12:00:00+02:00",
+        "2024-05-01T12:00", "2024-05-01T12:00:", "2024-05-01", "2024-05-01X12:00:00Z",
+        "2024-05-01T12:00:00Z ", "２０２４-05-01T12:00:00Z", "", "yesterday",
+        _StrSubclass(TIME), 1714564800, ["2024-05-01"],
+    ),
+    "app_id": ("app-1", "", _StrSubclass("app-1"), 5, True, ["a"]),
+    "properties": (
+        {}, {"k": "v"}, {" k\n": 1}, {"K": [1, {"a": None}], "n": None, "b": True, "f": 1.5},
+        {"$k": 1}, {"": 1}, {" ": 1}, {"time": 1}, {"event_name": 1}, {" time": 1},
+        {"product_id": 1}, {"é" * 300: "x" * 300}, {1: "v"}, {"k": {1, 2}}, {"k": b"b"},
+        {"k": "bad\udc80"}, {"k": ["\ud800"]}, {"l": ["x" * 102_396]}, {"l": ["x" * 102_397]},
+        {f"k{i}": i for i in range(300)}, [], "k=v", 3,
+    ),
+    "first_name": ("Ann",),
+}  # fmt: skip
+_TIME_STRINGS = [t for t in _EDGE_CASES["time"] if type(t) is str]
+_OTHER_IDENTIFIERS = ("user_alias", "braze_id", "email", "phone")
+
+
+@pytest.mark.parametrize("field", list(_EDGE_CASES))
+def test_each_edge_case_parses_as_before(field: str) -> None:
+    for value in (*_EDGE_CASES[field], None, DROP):
+        changed = [event(**{field: value})]
+        if field in _OTHER_IDENTIFIERS:
+            changed.append(event(external_id=DROP, **{field: value}))
+        items: list[object] = [event(), *changed, *map(_DictSubclass, changed)]
+        for now in (NOW, 0):
+            _assert_parses_as_before(items, now)
+
+
+_PROPERTY_KEYS = _some(
+    "k", " k\n", "K", "$k", "", " ", "time", "event_name", " time", "product_id", "é" * 300, 1
+)
+_PROPERTY_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(),
+    st.text(max_size=5),
+    _some("x" * 300, "bad\udc80", ["\ud800"], ["x" * 102_396], ["x" * 102_397], {1, 2}, b"b"),
+    st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=2), st.integers(), max_size=2),
+)
+_EVENT_FIELDS = {field: _some(*cases) for field, cases in _EDGE_CASES.items()} | {
+    "external_id": st.one_of(_some(*_IDENTIFIER_CASES), st.text(max_size=3)),
+    "name": st.one_of(_some(*_EDGE_CASES["name"]), st.text(max_size=3)),
+    "time": st.one_of(_some(*_EDGE_CASES["time"]), common_times(), st.text(max_size=3)),
+    "properties": st.one_of(
+        _some(*_EDGE_CASES["properties"]),
+        st.dictionaries(_PROPERTY_KEYS, _PROPERTY_VALUES, max_size=4),
+    ),
+}
+
+
+@st.composite
+def generated_events(draw: st.DrawFn) -> object:
+    """A usual event with some fields left out, made null or replaced by edge cases."""
+    item: dict[str, Any] = {"external_id": "u1", "name": "played", "time": TIME}
+    # A few changes each, so that most events are still valid apart from one edge case.
+    changes = draw(st.dictionaries(_some(*_EVENT_FIELDS), _some("draw", "drop", "null")))
+    for field, change in changes.items():
+        if change == "drop":
+            item.pop(field, None)
+        elif change == "null":
+            item[field] = None
+        else:
+            item[field] = draw(_EVENT_FIELDS[field])
+    shape = draw(_some("dict", "dict", "dict", "subclass", "not a dict"))
+    if shape == "subclass":
+        return _DictSubclass(item)
+    if shape == "not a dict":
+        return draw(_some(None, "event", 5, [item]))
+    return item
+
+
+_NOWS = st.one_of(_some(NOW, to_us(datetime(9999, 1, 1, tzinfo=UTC)), 0), st.integers())
+
+
+@given(st.lists(generated_events(), max_size=6), _NOWS)
+@settings(max_examples=300)
+def test_events_parse_as_before(items: list[object], now: int) -> None:
+    _assert_parses_as_before(items, now)
+
+
+def _assert_parses_as_before(items: list[object], now: int) -> None:
+    expected = _oracle_parse_events(items, now)
+    # Twice: the caches are filled by the first parse, if not already.
+    for _ in range(2):
+        parsed = parse_track({"events": items}, now)
+        assert parsed == expected
+        for got, want in zip(parsed.events, expected.events, strict=True):
+            assert type(got.name) is type(want.name)
+            assert type(got.identity.value) is type(want.identity.value)
+            assert type(got.app_id) is type(want.app_id)
+
+
+def test_the_usual_event_parses_as_before() -> None:
+    items: list[object] = [
+        {"external_id": f"user-{i}", "name": "played", "time": f"2024-05-01T12:{i:02}:{i:02}Z"}
+        for i in range(60)
+    ]
+    for now in (NOW, TIME_US + 30 * 60_000_000, 0):
+        _assert_parses_as_before(items, now)
+
+
+def test_accepted_range_is_whole_minutes() -> None:
+    """The time caches combine a known minute with known seconds: this keeps them in range."""
+    assert to_us(MIN_INSTANT) % 60_000_000 == 0
+    assert to_us(MAX_INSTANT) % 60_000_000 == 0
+
+
+@given(st.lists(st.one_of(common_times(), _some(*_TIME_STRINGS)), min_size=2))
+def test_cached_time_halves_recombine_as_parse_instant_reads_them(texts: list[str]) -> None:
+    """Times built from the minute of one seen time and the seconds of another."""
+    far_future = to_us(datetime(9999, 1, 1, tzinfo=UTC))
+    parse_track({"events": [event(time=text) for text in texts]}, far_future)
+    for text in {a[:16] + b[16:] for a in texts for b in texts}:
+        parsed = parse_track({"events": [event(time=text)]}, far_future)
+        assert [e.time for e in parsed.events] + [e.type for e in parsed.errors] == [
+            _parse_instant_us_or_error(text)
+        ]
+
+
+def _parse_instant_us_or_error(text: str) -> int | str:
+    try:
+        return to_us(parse_instant(text, None))
+    except TimeParseError as exc:
+        return f"{INVALID_TIME}: the value {exc}"
