@@ -5,7 +5,7 @@ are both Python and take turns on one interpreter lock, so on two cores ingest u
 little more than one. `SqliteStore.open(..., ingest_process=True)` (what `serve` and
 `import` use) starts a child process that opens a SqliteStore on the same file and
 applies every track request there, with the same group commit; the parent parses,
-sends each validated request over a pipe (msgpack) and answers the client when the
+sends each validated request over a pipe (JSON) and answers the client when the
 child says the request is committed. Everything else, reads and the rare other writes,
 stays in the parent: SQLite serialises the two writers, and each drops its caches when
 the other has committed (`PRAGMA data_version`, see sqlite_tx.WriterCaches).
@@ -41,10 +41,11 @@ from eventtally.errors import EventtallyError, StoreError
 
 log = logging.getLogger("eventtally.store")
 
-# Parent to child: batches of requests; an empty message asks the child to finish.
+# Parent to child: batches of requests; an empty message asks the child to finish. JSON,
+# not msgpack: a property may hold an integer wider than 64 bits, which JSON carries.
 _Request = tuple[int, int, TrackRequest, int, Idempotency | None]  # id, workspace, body, now, key
-_encode_batch = msgspec.msgpack.Encoder().encode
-_decode_batch = msgspec.msgpack.Decoder(list[_Request]).decode
+_encode_batch = msgspec.json.Encoder().encode
+_decode_batch = msgspec.json.Decoder(list[_Request]).decode
 
 
 # Child to parent: (id, outcome, None) or (id, None, (error class, message)), and the
@@ -54,8 +55,8 @@ class _Answers(msgspec.Struct, array_like=True):
     commits: list[float]
 
 
-_encode_answers = msgspec.msgpack.Encoder().encode
-_decode_answers = msgspec.msgpack.Decoder(_Answers).decode
+_encode_answers = msgspec.json.Encoder().encode
+_decode_answers = msgspec.json.Decoder(_Answers).decode
 _STOP = b""
 STOPPED = "the ingest process stopped; retry the request"
 
@@ -119,8 +120,7 @@ class IngestProcess:
     def _send(self, conn: Connection, outbox: queue.SimpleQueue[tuple[int, bytes] | None]) -> None:
         """Forward what `submit` queued, all that waits in one write (one wake of the child).
 
-        Requests are encoded one by one as they come, so a batch is their arrays joined
-        under one msgpack array header."""
+        Requests are encoded one by one as they come, so a batch is their arrays joined."""
         while True:
             item = outbox.get()
             batch = [item]
@@ -182,11 +182,8 @@ class IngestProcess:
 
 
 def _join(encoded: list[bytes]) -> bytes:
-    """Arrays of one request each, as one array of requests (msgpack array headers)."""
-    parts = [part[1:] for part in encoded]  # each is a one-element array: 0x91 + request
-    n = len(parts)
-    header = bytes([0x90 | n]) if n < 16 else b"\xdc" + n.to_bytes(2, "big")
-    return header + b"".join(parts)
+    """JSON arrays of one request each, as one array of requests."""
+    return b"[" + b",".join(part[1:-1] for part in encoded) + b"]"
 
 
 def _error(name: str, message: str) -> Exception:

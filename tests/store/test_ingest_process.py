@@ -12,11 +12,14 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from eventtally.domain.idempotency import Idempotency
 from eventtally.domain.model import SeriesQuery
 from eventtally.domain.track import parse_track
 from eventtally.errors import IdempotencyConflict, StoreError
+from eventtally.store.ingest_process import _decode_batch, _encode_batch, _join
 from eventtally.store.sqlite import SqliteStore
 
 NOW = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
@@ -149,3 +152,59 @@ def test_the_child_exits_when_its_parent_is_killed(tmp_path: Path) -> None:
             if parent.poll() is None:
                 parent.kill()
                 parent.wait(15)
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+_who = st.sampled_from(
+    [
+        {"external_id": "u"},
+        {"user_alias": {"alias_name": "a", "alias_label": "l"}},
+        {"braze_id": "b"},
+        {"email": "e@example.com"},
+        {"phone": "+15551234567"},
+    ]
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["attributes", "events", "purchases"]),
+            _who,
+            st.dictionaries(st.text(max_size=8), _json, max_size=3),
+        ),
+        max_size=6,
+    )
+)
+def test_a_request_crosses_the_pipe_unchanged(
+    items: list[tuple[str, dict[str, object], dict[str, object]]],
+) -> None:
+    """Whatever parse_track accepts (integers wider than 64 bits, any text) reaches the
+    ingest process as it was parsed."""
+    body: dict[str, list[object]] = {}
+    for array, who, extra in items:
+        item: dict[str, object] = {**extra, **who}
+        if array == "events":
+            item |= {"name": "e", "time": "2025-12-31T23:00:00Z", "properties": extra}
+        elif array == "purchases":
+            item |= {
+                "product_id": "p",
+                "currency": "USD",
+                "price": 1.5,
+                "time": "2025-12-31T23:00:00Z",
+                "properties": extra,
+            }
+        body.setdefault(array, []).append(item)
+    request = parse_track(body, NOW)
+    key = Idempotency("k", "h", HOUR)
+    [(job, workspace, received, now, idempotency)] = _decode_batch(
+        _join([_encode_batch([(7, 3, request, NOW, key)])])
+    )
+    assert (job, workspace, received, now, idempotency) == (7, 3, request, NOW, key)
