@@ -77,6 +77,14 @@ SETTINGS: tuple[Setting, ...] = (
         "Also accept the deprecated `api_key` query parameter (contract 8.17).",
     ),
     Setting(
+        "key_cache_seconds",
+        1.0,
+        "Seconds `serve` trusts an API key it has checked before asking the store again: a "
+        "key revoked, or a workspace's limits or zone changed, by another process (the CLI, "
+        "another node) takes effect within this; changes made by the server itself, at once. "
+        "0: ask the store on every request.",
+    ),
+    Setting(
         "idempotency_retention",
         3600,
         "Seconds an `Idempotency-Key` of `POST /users/track` is remembered (contract 8.24); "
@@ -99,6 +107,7 @@ class Settings:
     trusted_proxies: str = ""
     max_tracked_segments: int = 25
     legacy_api_key: bool = False
+    key_cache_seconds: float = 1.0
     idempotency_retention: int = 3600
 
     @classmethod

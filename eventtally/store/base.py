@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from eventtally.domain.idempotency import Idempotency
 from eventtally.domain.model import (
@@ -29,6 +30,8 @@ from eventtally.domain.ratelimit import FixedWindowCounter, Limit, RateBucket, W
 from eventtally.domain.segments import parse_filter
 from eventtally.domain.track import TrackOutcome, TrackRequest
 from eventtally.errors import ConflictError
+
+T = TypeVar("T")
 
 DEFAULT_TRACKED_LIMIT = 25  # Braze tracks at most 25 segments per app
 
@@ -120,6 +123,13 @@ class Store(abc.ABC):
     commit_observer: Callable[[float], None] | None = None
     # Whether a read may wait on another server (the web layer then reads off its loop).
     blocking_reads: bool = False
+    # Counts this process's changes to keys and workspaces: what the web layer remembers
+    # of them (web/auth.KnownKeys) is dropped as soon as this process changes one.
+    auth_epoch: int = 0
+
+    def _auth_changed(self, result: T) -> T:
+        self.auth_epoch += 1
+        return result
 
     # Workspaces, apps and keys -------------------------------------------------------
     @abc.abstractmethod

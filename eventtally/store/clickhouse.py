@@ -421,7 +421,7 @@ class ClickHouseStore(Store):
             self._insert_workspace(updated, 0)
             return updated
 
-        return self._alone(update)
+        return self._auth_changed(self._alone(update))
 
     def create_app(self, workspace_id: int, name: str, now: int) -> App:
         def create() -> App:
@@ -523,7 +523,7 @@ class ClickHouseStore(Store):
             self._insert_key(revoked, rows[0][-1])
             return revoked
 
-        return self._alone(revoke)
+        return self._auth_changed(self._alone(revoke))
 
     def authenticate(self, secret: str) -> tuple[Workspace, ApiKey] | None:
         rows = self.conn.query(

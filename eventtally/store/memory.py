@@ -118,7 +118,7 @@ class MemoryStore(Store):
                         time_zone=time_zone or workspace.time_zone,
                         rate_limits=tuple(sorted(limits.items())),
                     )
-                    return self._state.workspaces[i]
+                    return self._auth_changed(self._state.workspaces[i])
         raise ConflictError(f"no workspace named {name!r}")
 
     def create_app(self, workspace_id: int, name: str, now: int) -> App:
@@ -160,7 +160,7 @@ class MemoryStore(Store):
             for digest, key in self._state.keys.items():
                 if key.id == key_id and key.workspace_id == workspace_id:
                     self._state.keys[digest] = replace(key, revoked=True)
-                    return self._state.keys[digest]
+                    return self._auth_changed(self._state.keys[digest])
         raise ConflictError(f"no key with id {key_id} in this workspace")
 
     def authenticate(self, secret: str) -> tuple[Workspace, ApiKey] | None:

@@ -406,7 +406,7 @@ class SqliteStore(Store):
                 ).fetchone()
             )
 
-        return self._write(update)
+        return self._auth_changed(self._write(update))
 
     def create_app(self, workspace_id: int, name: str, now: int) -> App:
         app_id = str(uuid.uuid4())
@@ -509,7 +509,7 @@ class SqliteStore(Store):
                 raise ConflictError(f"no key with id {key_id} in this workspace")
             return self._key(row)
 
-        return self._write(revoke)
+        return self._auth_changed(self._write(revoke))
 
     def authenticate(self, secret: str) -> tuple[Workspace, ApiKey] | None:
         with self._reading() as conn:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 import time
 import uuid
 from collections.abc import Callable
@@ -19,11 +20,14 @@ from eventtally.metrics import Metrics
 from eventtally.settings import Settings
 from eventtally.store.base import Store
 from eventtally.web import dashboard, events, openapi, segments, track, workspace
-from eventtally.web.auth import parse_proxies
+from eventtally.web.auth import KnownKeys, parse_proxies
 from eventtally.web.responses import error_response
 
 log = logging.getLogger("eventtally.web")
 access = logging.getLogger("eventtally.access")
+# Request ids must be unique, not unpredictable: uuid4() reads the system's random
+# source, a system call that hands the interpreter lock to other threads on every request.
+_request_ids = random.Random()
 
 
 def now_us() -> int:
@@ -46,7 +50,7 @@ class Observe:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id = str(uuid.uuid4())
+        request_id = str(uuid.UUID(int=_request_ids.getrandbits(128), version=4))
         status = 500
 
         async def send_with_headers(message: Message) -> None:
@@ -147,6 +151,7 @@ def create_app(
     app.state.store = store
     app.state.settings = settings = settings or Settings()
     app.state.trusted_proxies = parse_proxies(settings.trusted_proxies)
+    app.state.known_keys = KnownKeys(store, settings.key_cache_seconds)
     app.state.clock = clock
     app.state.limiter = store.window_counter()
     # (workspace id, Idempotency-Key) of /users/track requests not yet answered.

@@ -14,6 +14,7 @@ import json
 import math
 import os
 import re
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -24,6 +25,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
+from eventtally.settings import Settings
 from tests.smoke.server import Server, eventtally, init, serving
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -560,6 +562,9 @@ def test_unknown_and_revoked_keys_ask_for_a_key_again(
     sign_in(page, site, key=made["api_key"], hash_="#/events?event=app_open")
     wait_series(page, event="app_open")
     assert eventtally("keys", "revoke", "--data", str(site.data), str(made["id"])).returncode == 0
+    # Revoked by another process: the server notices once it stops trusting what it
+    # checked (EVENTTALLY_KEY_CACHE_SECONDS).
+    time.sleep(Settings().key_cache_seconds)
     page.locator("#unit-select").select_option("hour")
     error.wait_for(state="visible")
     assert error.text_content() == "Invalid API key: non-existent. Paste an API key again."

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
 import httpx2 as httpx
 import pytest
 
-from eventtally.domain.model import PERMISSIONS
+from eventtally.domain.model import PERMISSIONS, ApiKey, Workspace
 from eventtally.store.base import new_secret
+from eventtally.store.memory import MemoryStore
 from eventtally.web.app import now_us
+from eventtally.web.auth import KnownKeys
 from tests.support import Api
 
 TRACK_BODY = {"events": [{"external_id": "u", "name": "secret", "time": "2024-03-10T12:00:00Z"}]}
@@ -176,3 +179,66 @@ def test_another_workspaces_key_never_sees_this_workspace(api: Api) -> None:
     ]
     assert api.series(**series).json()["data"] == [{"time": "2024-03-10", "count": 2}]
     assert api.get("/events/list").json()["events"] == ["secret"]
+
+
+class CountingStore(MemoryStore):
+    """Counts how often the web layer asks the store about a key."""
+
+    asked = 0
+
+    def authenticate(self, secret: str) -> tuple[Workspace, ApiKey] | None:
+        self.asked += 1
+        return super().authenticate(secret)
+
+
+def known_keys(seconds: float) -> tuple[CountingStore, KnownKeys, Workspace, str]:
+    store = CountingStore()
+    workspace = store.create_workspace("w", "UTC", 0)
+    secret = new_secret()
+    store.add_key(workspace.id, "k", secret, PERMISSIONS, 0)
+    return store, KnownKeys(store, seconds), workspace, secret
+
+
+def test_a_checked_key_is_trusted_for_a_while_without_asking_the_store() -> None:
+    store, known, workspace, secret = known_keys(60)
+    assert known.authenticate(secret) == store.authenticate(secret)
+    store.asked = 0
+    for _ in range(5):
+        found = known.authenticate(secret)
+        assert found is not None
+        assert found[0] == workspace
+    assert store.asked == 0
+
+
+def test_what_this_process_changes_applies_at_once() -> None:
+    store, known, workspace, secret = known_keys(60)
+    assert known.authenticate(secret) is not None
+    store.update_workspace("w", "Asia/Kolkata")
+    found = known.authenticate(secret)
+    assert found is not None
+    assert found[0].time_zone == "Asia/Kolkata"
+    key_id = found[1].id
+    store.revoke_key(workspace.id, key_id, 1)
+    assert known.authenticate(secret) is None
+
+
+def test_what_another_process_changes_applies_once_the_time_is_up() -> None:
+    store, known, _, secret = known_keys(0.05)
+    assert known.authenticate(secret) is not None
+    store.asked = 0
+    time.sleep(0.1)
+    assert known.authenticate(secret) is not None
+    assert store.asked == 1
+
+
+def test_unknown_keys_are_not_remembered_and_zero_seconds_always_asks() -> None:
+    store, known, workspace, secret = known_keys(60)
+    later = new_secret()
+    assert known.authenticate(later) is None
+    store.add_key(workspace.id, "later", later, PERMISSIONS, 0)
+    assert known.authenticate(later) is not None  # a key just created works at once
+    store, known, _, secret = known_keys(0)
+    store.asked = 0
+    known.authenticate(secret)
+    known.authenticate(secret)
+    assert store.asked == 2
