@@ -33,14 +33,16 @@ _decode = msgspec.json.Decoder().decode
 def parse_line(text: str) -> dict[Array, list[Any]]:
     """The items one line holds, by array; ValueError says why a line is unusable."""
     try:
-        # msgspec decodes a line several times faster than json, to the same values; what
-        # it refuses, json decides (it takes NaN and lone surrogates) and explains.
+        # The API's own decoder: a line is JSON exactly when a request body would be (no
+        # NaN, Infinity, numbers out of range or lone surrogates).
         value = _decode(text)
-    except (msgspec.DecodeError, UnicodeEncodeError):
+    except (msgspec.DecodeError, UnicodeEncodeError) as refused:
+        # json words most errors by column, which is what a person fixing a file wants.
         try:
-            value = json.loads(text)
+            json.loads(text)
         except json.JSONDecodeError as exc:
             raise ValueError(f"not JSON ({exc.msg} at column {exc.colno})") from None
+        raise ValueError(f"not JSON ({refused})") from None
     if not isinstance(value, dict):
         raise ValueError("not a JSON object")
     if any(array in value for array in ARRAYS):

@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from eventtally import jsonl
 from eventtally.cli import main
 from eventtally.importer import ImportAborted, import_lines
 from eventtally.store.sqlite import SqliteStore
@@ -135,3 +136,18 @@ def test_import_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFi
     err = capsys.readouterr().err.strip()
     assert err.startswith("eventtally: cannot read")
     assert "\n" not in err
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '{"external_id": "u", "name": "e", "properties": {"x": NaN}}',
+        '{"external_id": "u", "name": "e", "properties": {"x": Infinity}}',
+        '{"external_id": "u", "name": "e", "properties": {"x": 1e400}}',
+        '{"external_id": "u", "name": "e", "properties": {"x": "\\ud800"}}',
+    ],
+)
+def test_a_line_the_api_would_refuse_as_json_is_unusable(line: str) -> None:
+    entry = next(jsonl.by_line([line]))
+    assert isinstance(entry, jsonl.BadLine)
+    assert entry.reason.startswith("not JSON (")

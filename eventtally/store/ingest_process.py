@@ -50,8 +50,11 @@ _decode_batch = msgspec.json.Decoder(list[_Request]).decode
 
 # Child to parent: (id, outcome, None) or (id, None, (error class, message)), and the
 # seconds each commit took (for the parent's metrics).
+_Answer = tuple[int, TrackOutcome | None, tuple[str, str] | None]
+
+
 class _Answers(msgspec.Struct, array_like=True):
-    done: list[tuple[int, TrackOutcome | None, tuple[str, str] | None]]
+    done: list[_Answer]
     commits: list[float]
 
 
@@ -203,25 +206,38 @@ def _child(data_dir: str, fd: int) -> None:
 
     conn = Connection(fd)
     store = SqliteStore(Path(data_dir))
-    sending = threading.Lock()
+    # The writer thread only queues answers; this thread sends them, all that wait in one
+    # write, so the writer never blocks on the pipe (nor waits to win the lock back).
+    answers: queue.SimpleQueue[_Answer | None] = queue.SimpleQueue()
     commits: list[float] = []
     store.commit_observer = commits.append
 
     def answer(job_id: int, future: Future[TrackOutcome]) -> None:
         exc = future.exception()
-        done = [
-            (
-                job_id,
-                None if exc is not None else future.result(),
-                None if exc is None else (type(exc).__name__, _message(exc)),
-            )
-        ]
-        with sending:
+        if exc is None:
+            answers.put((job_id, future.result(), None))
+        else:
+            answers.put((job_id, None, (type(exc).__name__, _message(exc))))
+
+    def send() -> None:
+        while (first := answers.get()) is not None:
+            done = [first]
+            while True:
+                try:
+                    more = answers.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    answers.put(None)  # stop after this batch
+                    break
+                done.append(more)
             timings = commits.copy()
-            commits.clear()
+            del commits[: len(timings)]
             with contextlib.suppress(OSError):  # else the parent is gone: nobody waits
                 conn.send_bytes(_encode_answers(_Answers(done, timings)))
 
+    sender = threading.Thread(target=send, name="eventtally-answers")
+    sender.start()
     try:
         while True:
             try:
@@ -238,7 +254,9 @@ def _child(data_dir: str, fd: int) -> None:
                     future.set_exception(exc)
                 future.add_done_callback(functools.partial(answer, job_id))
     finally:
-        store.close()  # commits and answers everything already queued
+        store.close()  # commits everything already queued, and queues its answers
+        answers.put(None)
+        sender.join()
         conn.close()
 
 
