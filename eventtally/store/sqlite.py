@@ -9,7 +9,8 @@ The writer shares the GIL with the event loop that parses requests, so what it d
 per event in Python, and how many statements it runs (each hands the GIL over and
 waits to win it back), bound ingest: a group is applied without savepoints and its
 rows are written in a few multi-row statements, the aggregates counted by SQLite
-(see `_apply_group` and sqlite_tx.PendingWrites).
+(see `_apply_group` and sqlite_tx.PendingWrites); the users and profiles its requests
+name and the caches lack are looked up together (sqlite_tx.WriterCaches.prefetch).
 """
 
 from __future__ import annotations
@@ -107,12 +108,17 @@ class _Job:
 class _Ingest(Generic[T]):
     """A track request's job. In an optimistic group its rows wait in the group's
     PendingWrites; any other job may read or rewrite those tables (a segment rebuild),
-    so they are written before it runs."""
+    so they are written before it runs. The group looks up the users its requests name
+    all at once (WriterCaches.prefetch)."""
 
-    __slots__ = ("fn",)
+    __slots__ = ("fn", "request", "workspace_id")
 
-    def __init__(self, fn: Callable[[sqlite3.Connection], T]) -> None:
+    def __init__(
+        self, fn: Callable[[sqlite3.Connection], T], workspace_id: int, request: TrackRequest
+    ) -> None:
         self.fn = fn
+        self.workspace_id = workspace_id
+        self.request = request
 
     def __call__(self, conn: sqlite3.Connection) -> T:
         return self.fn(conn)
@@ -253,6 +259,10 @@ class SqliteStore(Store):
         self._caches.check(conn)
         results: list[tuple[_Job, Any, BaseException | None]] = []
         self._group_writes = None if isolated else group
+        if not isolated:
+            # Isolated, each request looks its users up itself: a failing lookup is its own.
+            named = [(j.fn.workspace_id, j.fn.request) for j in jobs if isinstance(j.fn, _Ingest)]
+            self._caches.group = named or None
         try:
             for job in jobs:
                 if not isinstance(job.fn, _Ingest):  # it may read or rewrite those rows
@@ -282,6 +292,7 @@ class SqliteStore(Store):
             return None
         finally:
             self._group_writes = None
+            self._caches.end_group()
         self._purge_expired_keys(conn)
         return results
 
@@ -573,7 +584,7 @@ class SqliteStore(Store):
                 )
             return outcome
 
-        return self._submit(_Ingest(apply))
+        return self._submit(_Ingest(apply, workspace_id, request))
 
     # Reads -------------------------------------------------------------------------------
     def count_series(self, query: SeriesQuery) -> list[int]:
