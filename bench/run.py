@@ -483,7 +483,7 @@ def drive(run: Run, target: Target) -> None:
         store,
         f"{rest[process.pid]:.0f} / {peaks[process.pid]:.0f} MB",
         peaks[process.pid],
-        "every eventtally process (the server and its ingest process)",
+        "the server and its ingest process" if store == "sqlite" else "",
     )
     if target.engine_pid:
         pid = target.engine_pid

@@ -1,4 +1,5 @@
-"""Running the API: granian's embedded server in this process, so one PID is the whole server.
+"""Running the API: granian's embedded server in this process, so one PID is the server to
+signal (the SQLite store's ingest process is its child and ends with it).
 
 SIGTERM and SIGINT stop accepting connections, let in-flight requests finish, then the
 store's writer commits what it holds and the process exits 0.

@@ -73,7 +73,7 @@ class IngestProcess:
         self._lock = threading.Lock()
         self._ids = itertools.count()
         self._pending: dict[int, Future[TrackOutcome]] = {}
-        self._outbox: queue.SimpleQueue[tuple[int, bytes] | None] | None = None
+        self._outbox: queue.SimpleQueue[bytes | None] | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._threads: list[threading.Thread] = []
         self._alive = False  # whether the current child takes requests (under the lock)
@@ -89,7 +89,7 @@ class IngestProcess:
                 pass_fds=(theirs.fileno(),),
             )
         conn = Connection(ours.detach())
-        outbox: queue.SimpleQueue[tuple[int, bytes] | None] = queue.SimpleQueue()
+        outbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self._process, self._outbox, self._alive = process, outbox, True
         sender = threading.Thread(target=self._send, args=(conn, outbox), daemon=True)
         receiver = threading.Thread(target=self._receive, args=(conn, sender), daemon=True)
@@ -116,11 +116,10 @@ class IngestProcess:
             job_id = next(self._ids)
             self._pending[job_id] = future
             assert self._outbox is not None
-            message = _encode_batch([(job_id, workspace_id, request, now, idempotency)])
-            self._outbox.put((job_id, message))
+            self._outbox.put(_encode_batch([(job_id, workspace_id, request, now, idempotency)]))
         return future
 
-    def _send(self, conn: Connection, outbox: queue.SimpleQueue[tuple[int, bytes] | None]) -> None:
+    def _send(self, conn: Connection, outbox: queue.SimpleQueue[bytes | None]) -> None:
         """Forward what `submit` queued, all that waits in one write (one wake of the child).
 
         Requests are encoded one by one as they come, so a batch is their arrays joined."""
@@ -133,7 +132,7 @@ class IngestProcess:
                 except queue.Empty:
                     break
             stop = None in batch
-            encoded = [each[1] for each in batch if each is not None]
+            encoded = [each for each in batch if each is not None]
             try:
                 if encoded:
                     conn.send_bytes(_join(encoded))
@@ -202,7 +201,10 @@ def _child(data_dir: str, fd: int) -> None:
     # must not end the child before the parent has stopped sending.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    from eventtally import logs
     from eventtally.store.sqlite import SqliteStore
+
+    logs.configure()  # the writer's errors, as JSON lines on the server's stderr
 
     conn = Connection(fd)
     store = SqliteStore(Path(data_dir))
