@@ -220,6 +220,7 @@ def register(commands: Any) -> None:
         cmd_demo,
         "Serve with a demo workspace of sample events and a fresh API key.",
         server=True,
+        ingest=True,
     )
 
     apps = commands.add_parser("apps", help="Manage apps.", description="Manage apps.")
