@@ -3,6 +3,8 @@ directory unless a test brings its own)."""
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -75,3 +77,21 @@ def running_api(
     finally:
         if own:
             store.close()
+
+
+@contextmanager
+def held(store: SqliteStore) -> Iterator[None]:
+    """Hold the writer: what is submitted meanwhile is applied as one group."""
+    entered, release = threading.Event(), threading.Event()
+
+    def hold(conn: sqlite3.Connection) -> None:
+        entered.set()
+        release.wait(10)
+
+    done = store._submit(hold)
+    assert entered.wait(10)
+    try:
+        yield
+    finally:
+        release.set()
+        done.result(10)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import random
 import sqlite3
-import threading
 from collections.abc import Iterator
 from contextlib import closing
 from datetime import UTC, datetime
@@ -19,6 +18,7 @@ from eventtally.domain.track import parse_track
 from eventtally.store.base import SLOT_US
 from eventtally.store.migrations import MIGRATIONS, RAW_INDEX_BEFORE_US, migrate
 from eventtally.store.sqlite import DB_FILE, SqliteStore
+from tests.support import held
 
 NOW = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
 SECOND = 1_000_000
@@ -123,20 +123,11 @@ def test_user_event_counts_catch_up_when_read(store: SqliteStore) -> None:
 
 def test_a_failing_job_reruns_its_group_isolated_and_nothing_twice(store: SqliteStore) -> None:
     ws = store.create_workspace("w", "UTC", NOW)
-    entered, release = threading.Event(), threading.Event()
-
-    def hold(conn: sqlite3.Connection) -> None:
-        entered.set()
-        release.wait(10)
-
-    held = store._submit(hold)
-    assert entered.wait(10)
     body = {"events": [{"external_id": "u", "name": "e", "time": iso(NOW - 1)}] * 5}
-    first = store.track(ws.id, parse_track(body, NOW), NOW)
-    broken = store._submit(lambda conn: 1 / 0)
-    second = store.track(ws.id, parse_track(body, NOW), NOW)
-    release.set()
-    held.result(10)
+    with held(store):
+        first = store.track(ws.id, parse_track(body, NOW), NOW)
+        broken = store._submit(lambda conn: 1 / 0)
+        second = store.track(ws.id, parse_track(body, NOW), NOW)
     assert first.result(10).events_processed == 5
     assert second.result(10).events_processed == 5
     with pytest.raises(ZeroDivisionError):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
-import threading
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from datetime import UTC, datetime
@@ -19,6 +18,7 @@ from eventtally.domain.track import EventItem, Identity, TrackOutcome, TrackRequ
 from eventtally.store.ingest import Profile
 from eventtally.store.sqlite import DB_FILE, SqliteStore
 from eventtally.store.sqlite_tx import PendingWrites, SqliteTx, WriterCaches
+from tests.support import held
 
 NOW = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
 SECOND = 1_000_000
@@ -42,24 +42,6 @@ def purchase(who: dict[str, Any], app: str | None) -> dict[str, Any]:
 def alias(name: str, create: bool = False) -> dict[str, Any]:
     who: dict[str, Any] = {"user_alias": {"alias_name": name, "alias_label": "crm"}}
     return who | ({"_update_existing_only": False} if create else {})
-
-
-@contextmanager
-def held(store: SqliteStore) -> Iterator[None]:
-    """Hold the writer: what is submitted meanwhile is applied as one group."""
-    entered, release = threading.Event(), threading.Event()
-
-    def hold(conn: sqlite3.Connection) -> None:
-        entered.set()
-        release.wait(10)
-
-    done = store._submit(hold)
-    assert entered.wait(10)
-    try:
-        yield
-    finally:
-        release.set()
-        done.result(10)
 
 
 def one_at_a_time(store: SqliteStore, monkeypatch: pytest.MonkeyPatch) -> None:
