@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
@@ -17,6 +15,7 @@ from eventtally.store.base import Store
 from eventtally.web.auth import authorize
 from eventtally.web.reads import off_loop
 from eventtally.web.responses import JSON
+from eventtally.web.waiting import result_of
 
 NOTHING_VALID = "Valid data must be provided in the 'attributes', 'events', or 'purchases' fields."
 _ARRAY_ORDER = {"attributes": 0, "events": 1, "purchases": 2}
@@ -75,7 +74,7 @@ async def users_track(request: Request) -> Response:
     parsed = parse_track(body, now)
     store: Store = request.app.state.store
     if key is None:
-        outcome = await asyncio.wrap_future(store.track(workspace.id, parsed, now))
+        outcome = await result_of(store.track(workspace.id, parsed, now))
     else:
         idempotency = Idempotency(key, body_hash(body), settings.idempotency_retention * 1_000_000)
         # The store decides replays, but only once the first request is committed; until
@@ -88,7 +87,7 @@ async def users_track(request: Request) -> Response:
             )
         in_flight.add(slot)
         try:
-            outcome = await asyncio.wrap_future(store.track(workspace.id, parsed, now, idempotency))
+            outcome = await result_of(store.track(workspace.id, parsed, now, idempotency))
         finally:
             in_flight.discard(slot)
     if not outcome.replayed:
