@@ -9,11 +9,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from hypothesis import strategies as st
 
 from eventtally.store.base import Store
 from eventtally.store.clickhouse import ClickHouseStore
 from eventtally.store.memory import MemoryStore
 from eventtally.store.sqlite import SqliteStore
+from eventtally.store.sqlite_tx import SERIES_FOLD_EVENTS
 from tests.clickhouse_cluster import Cluster
 from tests.clickhouse_server import ClickHouseServer
 
@@ -22,6 +24,10 @@ from tests.clickhouse_server import ClickHouseServer
 # two clickhouse-server processes (Distributed tables over local ones).
 KINDS = ("memory", "sqlite", "sqlite-process", "clickhouse", "cluster")
 DURABLE = ("sqlite", "clickhouse")  # the stores property tests check at full length
+# How many events the SQLite store's event_counts may lag before a commit folds them in
+# (SqliteStore.series_fold_events): property tests draw one, so that series are read
+# from the counts alone, from the raw rows alone, and from both.
+FOLDS = st.sampled_from([1, 3, 100, SERIES_FOLD_EVENTS])
 
 
 class Stores:
@@ -29,7 +35,7 @@ class Stores:
         self._request = request
 
     @contextmanager
-    def open(self, kind: str) -> Iterator[Store]:
+    def open(self, kind: str, series_fold_events: int = SERIES_FOLD_EVENTS) -> Iterator[Store]:
         if kind == "memory":
             yield MemoryStore()
         elif kind in ("sqlite", "sqlite-process"):
@@ -38,6 +44,7 @@ class Stores:
                 tempfile.TemporaryDirectory() as tmp,
                 _closing(SqliteStore.open(Path(tmp), ingest_process=process)) as store,
             ):
+                store.series_fold_events = series_fold_events  # (the thread's, not a child's)
                 yield store
         elif kind in ("clickhouse", "cluster"):
             # The servers start with the first test that needs them (session fixtures).

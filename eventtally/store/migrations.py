@@ -195,6 +195,13 @@ MIGRATIONS: tuple[str, ...] = (
     );
     INSERT INTO counts_pending (id, from_event) VALUES (0, NULL)
     """,
+    # event_counts is brought up to date lazily too: it counts every event whose id is
+    # below counts_pending.series_from (every event when that is NULL); readers count the
+    # events from there themselves, and the writer folds them in a few thousand at a
+    # time, or once ingest pauses, instead of upserting a group's counts at every commit.
+    """
+    ALTER TABLE counts_pending ADD COLUMN series_from INTEGER
+    """,
 )
 
 

@@ -15,6 +15,7 @@ name and the caches lack are looked up together (sqlite_tx.WriterCaches.prefetch
 
 from __future__ import annotations
 
+import bisect
 import json
 import logging
 import os
@@ -50,7 +51,13 @@ from eventtally.domain.track import (
 )
 from eventtally.errors import ConflictError, StoreError, StoreFull
 from eventtally.store import sqlite_segments as segments
-from eventtally.store.base import DEFAULT_TRACKED_LIMIT, Store, hash_secret, split_ranges
+from eventtally.store.base import (
+    DEFAULT_TRACKED_LIMIT,
+    SLOT_US,
+    Store,
+    hash_secret,
+    split_ranges,
+)
 from eventtally.store.idempotency import Recorded, record, replay
 from eventtally.store.ingest import apply_track
 from eventtally.store.ingest_process import IngestProcess
@@ -58,9 +65,13 @@ from eventtally.store.migrations import MIGRATIONS, migrate, raw_index_term
 from eventtally.store.sqlite_tx import (
     FOLD_BACKLOG,
     FOLD_CHUNK,
+    SERIES_FOLD_EVENTS,
+    SERIES_FOLD_SECONDS,
+    SLOT_OF_E,
     PendingWrites,
     SqliteTx,
     WriterCaches,
+    fold_series_counts,
     fold_user_event_counts,
 )
 
@@ -139,6 +150,10 @@ class SqliteStore(Store):
         # The latest `now` of a track request in the group being committed (writer thread
         # only): idempotency keys that expired before it are purged before the commit.
         self._purge_before: int | None = None
+        # Events event_counts lags by before a commit folds them in (tests lower it), and
+        # whether it may lag now (writer thread only): then an idle writer folds them.
+        self.series_fold_events = SERIES_FOLD_EVENTS
+        self._series_lag = True
         self._thread = threading.Thread(target=self._run, name="eventtally-writer", daemon=True)
         # Track requests applied by a child process (ingest_process.py), or by the thread.
         self._ingest: IngestProcess | None = None
@@ -180,7 +195,11 @@ class SqliteStore(Store):
     def _run(self) -> None:
         conn = self._writer_conn
         while True:
-            job = self._queue.get()
+            try:
+                job = self._queue.get(timeout=SERIES_FOLD_SECONDS if self._series_lag else None)
+            except queue.Empty:
+                self._fold_series_when_idle(conn)
+                continue
             if job is None:
                 break
             jobs = [job]
@@ -206,7 +225,24 @@ class SqliteStore(Store):
                         failed.future.set_exception(StoreError(f"the store failed: {exc}"))
             if stop:
                 break
+        self._fold_series_when_idle(conn)
         conn.close()
+
+    def _fold_series_when_idle(self, conn: sqlite3.Connection) -> None:
+        """Fold every event event_counts lags, in a transaction of its own, so idle series
+        reads count none of them themselves."""
+        self._series_lag = False  # until the next group, whatever happens here
+        try:
+            # Read first: most of the time nothing lags, and then no write lock is taken.
+            if conn.execute("SELECT series_from FROM counts_pending").fetchone()[0] is None:
+                return
+            conn.execute("BEGIN IMMEDIATE")
+            self._fold_series(conn)
+            conn.execute("COMMIT")
+        except sqlite3.Error:  # the reads stay exact; the next commit tries again
+            log.exception("folding the lagging events into the series counts failed")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
 
     def _commit_group(self, conn: sqlite3.Connection, jobs: list[_Job]) -> None:
         # A job whose caller gave up before it started is skipped; once running, a job's
@@ -284,6 +320,7 @@ class SqliteStore(Store):
                     conn.execute("RELEASE job")
             group.write(conn, self._caches)
             self._bound_backlog(conn)
+            self._bound_series_lag(conn)
         except Exception:
             if isolated:
                 raise
@@ -304,6 +341,18 @@ class SqliteStore(Store):
         if pending is not None and (excess := caches.last_event - pending - FOLD_BACKLOG) >= 0:
             fold_user_event_counts(conn, excess + FOLD_CHUNK)  # a chunk below the bound
             caches.pending_from = None
+
+    def _bound_series_lag(self, conn: sqlite3.Connection) -> None:
+        """Fold the events event_counts lags once they are `series_fold_events`."""
+        self._series_lag = True
+        lag_from, last = self._caches.series_from, self._caches.last_event
+        if lag_from is not None and last - lag_from + 1 >= self.series_fold_events:
+            self._fold_series(conn)
+
+    def _fold_series(self, conn: sqlite3.Connection) -> None:
+        """Fold every event event_counts lags, in the writer's transaction."""
+        fold_series_counts(conn)
+        self._caches.series_from = None
 
     def _purge_expired_keys(self, conn: sqlite3.Connection) -> None:
         now, self._purge_before = self._purge_before, None
@@ -614,6 +663,9 @@ class SqliteStore(Store):
                 )
                 for i, n in rows:
                     counts[i] += n
+                (lag_from,) = conn.execute("SELECT series_from FROM counts_pending").fetchone()
+                if lag_from is not None:
+                    _count_lagging(conn, counts, on_grid, lag_from, event_type, query)
             for i, start, end in pieces:
                 if query.segment is None:
                     counts[i] += self._raw_count(conn, event_type, query.app, start, end)
@@ -732,6 +784,37 @@ class SqliteStore(Store):
             return _event_info(row)
 
         return self._write(apply)
+
+
+def _count_lagging(
+    conn: sqlite3.Connection,
+    counts: list[int],
+    on_grid: list[tuple[int, int, int]],
+    first: int,
+    event_type: int,
+    query: SeriesQuery,
+) -> None:
+    """Add to `counts` the events from id `first` on, which event_counts does not hold
+    yet, by their slots, for the buckets' slots (`on_grid`: (index, first slot, end slot)).
+    A scan of the newest rows: normally SERIES_FOLD_EVENTS of them at most."""
+    sql = (
+        f"SELECT {SLOT_OF_E}, count(*) FROM events e WHERE e.id >= ? AND e.event_type = ? "
+        "AND e.time >= ? AND e.time < ?"
+    )
+    params: list[object] = [first, event_type]
+    params += [min(lo for _, lo, _ in on_grid) * SLOT_US, max(hi for _, _, hi in on_grid) * SLOT_US]
+    if query.app is not None:
+        sql += " AND e.app = ?"
+        params.append(query.app)
+    if query.segment is not None:
+        sql += " AND e.segments LIKE ?"
+        params.append(f"%,{query.segment},%")
+    slots, totals = [], [0]  # the slots in order, and the running total of their counts
+    for slot, n in conn.execute(sql + " GROUP BY 1 ORDER BY 1", params):
+        slots.append(slot)
+        totals.append(totals[-1] + n)
+    for i, lo, hi in on_grid:  # (the ranges of a query may overlap)
+        counts[i] += totals[bisect.bisect_left(slots, hi)] - totals[bisect.bisect_left(slots, lo)]
 
 
 def _workspace(row: tuple[Any, ...]) -> Workspace:

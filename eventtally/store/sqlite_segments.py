@@ -15,17 +15,15 @@ import msgspec
 from eventtally.domain.model import Segment, SegmentChanges
 from eventtally.domain.segments import UserState, matches, parse_filter
 from eventtally.errors import ConflictError
-from eventtally.store.base import SLOT_US, check_tracked_limit
+from eventtally.store.base import check_tracked_limit
 from eventtally.store.migrations import raw_index_term
-from eventtally.store.sqlite_tx import fold_user_event_counts
+from eventtally.store.sqlite_tx import SLOT_OF_E, fold_series_counts, fold_user_event_counts
 
 _decode = msgspec.json.Decoder().decode
 COLUMNS = (
     "id, workspace_id, segment_id, name, filter, tracking, description, tags, teams, "
     "archived, created_at, updated_at"
 )
-# Floor division of event times into slots; SQLite's `/` truncates toward zero.
-_SLOT = f"((e.time - ((e.time % {SLOT_US}) + {SLOT_US}) % {SLOT_US}) / {SLOT_US})"
 
 
 def segment_from_row(row: tuple[Any, ...]) -> Segment:
@@ -67,6 +65,10 @@ def _check_tracked(conn: sqlite3.Connection, workspace_id: int, limit: int, but:
 def create(
     conn: sqlite3.Connection, workspace_id: int, segment: Segment, tracked_limit: int, now: int
 ) -> Segment:
+    # Every change to segments first folds the lagging events into event_counts with the
+    # segments they counted for then: a rebuild recounts, a segment that stops counting
+    # drops its rows, and neither may be undone by a later fold.
+    fold_series_counts(conn)
     if segment.tracking:
         _check_tracked(conn, workspace_id, tracked_limit, but=0)
     cur = conn.execute(
@@ -100,6 +102,7 @@ def update(
     tracked_limit: int,
     now: int,
 ) -> Segment:
+    fold_series_counts(conn)  # as in `create`
     current = find(conn, workspace_id, segment_id)
     if current is None or current.archived:
         raise ConflictError(f"no live segment {segment_id!r} in this workspace")
@@ -217,11 +220,11 @@ def rebuild(conn: sqlite3.Connection, segment: Segment, now: int) -> None:
     for app, group, only_apps in (("0", "", ""), ("e.app", "e.app, ", "AND e.app IS NOT NULL ")):
         conn.execute(
             "INSERT INTO event_counts (event_type, segment, app, slot, n) "
-            f"SELECT e.event_type, ?1, {app}, {_SLOT}, count(*) FROM events e "
+            f"SELECT e.event_type, ?1, {app}, {SLOT_OF_E}, count(*) FROM events e "
             "JOIN event_types t ON t.id = e.event_type "
             f"WHERE t.workspace_id = ?2 AND e.id <= ?3 {only_apps}"
             "AND e.user_id IN (SELECT user_id FROM segment_snapshots WHERE segment = ?1) "
-            f"GROUP BY e.event_type, {group}{_SLOT}",
+            f"GROUP BY e.event_type, {group}{SLOT_OF_E}",
             (segment.id, segment.workspace_id, through),
         )
     conn.execute("UPDATE segments SET rebuilt_through = ? WHERE id = ?", (through, segment.id))

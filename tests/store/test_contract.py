@@ -16,7 +16,7 @@ from eventtally.domain.track import TrackOutcome, parse_track
 from eventtally.errors import ConflictError, IdempotencyConflict
 from eventtally.store.base import SLOT_US, Store, new_secret
 from eventtally.store.memory import MemoryStore
-from tests.stores import DURABLE, KINDS, Stores
+from tests.stores import DURABLE, FOLDS, KINDS, Stores
 
 NOW = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
 HOUR = 3_600_000_000
@@ -250,12 +250,13 @@ def _series(
     return [store.count_series(SeriesQuery(ws.id, n, buckets, app_key)) for n in ("e1", "e2")]
 
 
-counts_examples = given(
-    events=events_strategy,
-    edges=edges_strategy,
-    grid=st.booleans(),
-    app=st.sampled_from([None, 0, 1]),
-)
+counts_strategies = {
+    "events": events_strategy,
+    "edges": edges_strategy,
+    "grid": st.booleans(),
+    "app": st.sampled_from([None, 0, 1]),
+}
+counts_examples = given(**counts_strategies)
 
 
 def check_counts(
@@ -276,7 +277,7 @@ def check_counts(
 
 
 @settings(max_examples=40, deadline=None)
-@counts_examples
+@given(**counts_strategies, fold=FOLDS)
 @pytest.mark.parametrize("kind", DURABLE)
 def test_counts_equal_the_reference(
     kind: str,
@@ -285,8 +286,9 @@ def test_counts_equal_the_reference(
     edges: list[int],
     grid: bool,
     app: int | None,
+    fold: int,
 ) -> None:
-    with stores.open(kind) as store:
+    with stores.open(kind, fold) as store:
         check_counts(store, events, edges, grid, app)
 
 
@@ -397,10 +399,11 @@ def segment_readings(
     return (store_counts, store_sizes), (oracle_counts, oracle_sizes)
 
 
-segment_examples = given(
-    script=scripts(SEGMENT_START, lifecycle=True),
-    cuts=st.lists(st.integers(0, 999), min_size=1, max_size=8),
-)
+segment_strategies = {
+    "script": scripts(SEGMENT_START, lifecycle=True),
+    "cuts": st.lists(st.integers(0, 999), min_size=1, max_size=8),
+}
+segment_examples = given(**segment_strategies)
 
 
 def check_segments(store: Store, script: list[Op], cuts: list[int]) -> None:
@@ -411,12 +414,12 @@ def check_segments(store: Store, script: list[Op], cuts: list[int]) -> None:
 
 
 @settings(max_examples=40, deadline=None)
-@segment_examples
+@given(**segment_strategies, fold=FOLDS)
 @pytest.mark.parametrize("kind", DURABLE)
 def test_segments_equal_the_reference_and_the_oracle(
-    kind: str, stores: Stores, script: list[Op], cuts: list[int]
+    kind: str, stores: Stores, script: list[Op], cuts: list[int], fold: int
 ) -> None:
-    with stores.open(kind) as store:
+    with stores.open(kind, fold) as store:
         check_segments(store, script, cuts)
 
 

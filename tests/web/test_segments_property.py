@@ -30,7 +30,7 @@ from tests.segment_oracle import (
     substitute_apps,
     track_body,
 )
-from tests.stores import DURABLE, Stores
+from tests.stores import DURABLE, FOLDS, Stores
 from tests.support import Api, running_api
 
 ZONES = ("UTC", "America/New_York", "Asia/Kolkata")
@@ -126,9 +126,10 @@ def test_segment_series_and_sizes_match_the_replay_oracle(
     lifecycle = data.draw(st.booleans(), label="tracking switched, segments archived")
     symbolic = data.draw(scripts(start, zone, lifecycle), label="script")
     after = data.draw(st.sampled_from([1, 60 * 1_000_000, 5 * 3600 * 1_000_000]), label="after")
+    fold = data.draw(FOLDS, label="series_fold_events")
     clock = Clock(start)
     with (
-        stores.open(kind) as store,
+        stores.open(kind, fold) as store,
         running_api(Path(), time_zone=zone, clock=clock, store=store) as api,
     ):
         apps = dict(zip(SYMBOLIC_APPS, api.app_ids, strict=True))

@@ -22,7 +22,7 @@ from tests.oracle import (
     offset_transitions,
     resolve_local_oracle,
 )
-from tests.stores import DURABLE, Stores
+from tests.stores import DURABLE, FOLDS, Stores
 from tests.support import running_api
 
 # Event times must be in the past (future ones are clamped to now at ingest).
@@ -131,7 +131,11 @@ def test_data_series_matches_oracle(
     app_filter = data.draw(st.sampled_from([0, 1]), label="app_id filter")
     send_unit = unit == "hour" or data.draw(st.booleans(), label="send unit=day")
 
-    with stores.open(kind) as store, running_api(Path(), time_zone=zone, store=store) as api:
+    fold = data.draw(FOLDS, label="series_fold_events")
+    with (
+        stores.open(kind, fold) as store,
+        running_api(Path(), time_zone=zone, store=store) as api,
+    ):
         objects: list[dict[str, Any]] = []
         counted: list[tuple[datetime, str | None]] = []
         for moment, app, name, form in zip(moments, apps, names, forms, strict=True):
