@@ -418,21 +418,25 @@ def _time(value: object, now: int) -> int:
     return min(us, now)
 
 
-# Caches for `_common_time_us`, keyed by the two halves of a time in `_COMMON_TIME`'s
-# shape: its minute ("2026-11-25T10:11", the first 16 characters, fixed width) to the
-# µs of that minute's start, and the rest (":12Z", ":12.345+00:00", ...) to the µs past
-# it. They only ever hold halves of times that passed the full check. A pair of known
-# halves is a valid time in that shape again: the shape is fixed width up to the
-# minute, the date, hour and minute are valid in the first half and the second in the
-# other, and the accepted range is whole minutes (a test checks), so in range too.
-# Events arrive in bursts from a few minutes, and whole-second tails are 120 strings,
-# so most times are two dict lookups instead of a regex, `fromisoformat` and `to_us`.
+# Caches for `_common_time_us`, keyed by the three parts of a time in `_COMMON_TIME`'s
+# shape: its day ("2026-11-25T", the first 11 characters, fixed width) to the µs of that
+# day's start, its hour and minute ("10:11", the next 5) to the µs past the day's start,
+# and the rest (":12Z", ":12.345+00:00", ...) to the µs past the minute. They only ever
+# hold parts of times that passed the full check. Known parts make a valid time in that
+# shape again: the shape is fixed width up to the minute, each part is valid on its own
+# (a date; an hour and minute; a second, fraction and UTC suffix), and the accepted
+# range is whole days (a test checks), so in range too. An app's events span a few
+# years of days, 1,440 minutes and 120 whole-second tails, so most times are three dict
+# lookups instead of a regex, `fromisoformat` and `to_us` (a cache by minute missed
+# on most times of an import spanning a month).
 # Bounded by emptying a cache when full. Shared by threads: a lookup that races a
 # clear only misses.
+_DAY_US: dict[str, int] = {}
 _MINUTE_US: dict[str, int] = {}
 _TAIL_US: dict[str, int] = {}
 _MAX_TIME_CACHE = 4096
-_MINUTE_LENGTH = 16  # len("2026-11-25T10:11")
+_DAY_END = 11  # len("2026-11-25T")
+_MINUTE_END = 16  # len("2026-11-25T10:11")
 
 
 def _common_time_us(text: str) -> int | None:
@@ -442,11 +446,13 @@ def _common_time_us(text: str) -> int | None:
     the C `fromisoformat` with the same result. Anything unusual, invalid or out of
     range goes the slow way, which also words the error.
     """
-    minute = _MINUTE_US.get(text[:_MINUTE_LENGTH])
-    if minute is not None:
-        tail = _TAIL_US.get(text[_MINUTE_LENGTH:])
-        if tail is not None:
-            return minute + tail
+    day = _DAY_US.get(text[:_DAY_END])
+    if day is not None:
+        minute = _MINUTE_US.get(text[_DAY_END:_MINUTE_END])
+        if minute is not None:
+            tail = _TAIL_US.get(text[_MINUTE_END:])
+            if tail is not None:
+                return day + minute + tail
     if _COMMON_TIME.fullmatch(text) is None:
         return None
     try:
@@ -457,9 +463,11 @@ def _common_time_us(text: str) -> int | None:
         return None
     us = to_us(moment)
     tail = moment.second * US_PER_SECOND + moment.microsecond
+    minute = (moment.hour * 60 + moment.minute) * 60 * US_PER_SECOND
     for cache, key, value in (
-        (_MINUTE_US, text[:_MINUTE_LENGTH], us - tail),
-        (_TAIL_US, text[_MINUTE_LENGTH:], tail),
+        (_DAY_US, text[:_DAY_END], us - minute - tail),
+        (_MINUTE_US, text[_DAY_END:_MINUTE_END], minute),
+        (_TAIL_US, text[_MINUTE_END:], tail),
     ):
         if len(cache) >= _MAX_TIME_CACHE:
             cache.clear()

@@ -1200,18 +1200,19 @@ def test_the_usual_event_parses_as_before() -> None:
         _assert_parses_as_before(items, now)
 
 
-def test_accepted_range_is_whole_minutes() -> None:
-    """The time caches combine a known minute with known seconds: this keeps them in range."""
-    assert to_us(MIN_INSTANT) % 60_000_000 == 0
-    assert to_us(MAX_INSTANT) % 60_000_000 == 0
+def test_accepted_range_is_whole_days() -> None:
+    """The time caches combine a known day, minute and seconds: this keeps them in range."""
+    assert to_us(MIN_INSTANT) % 86_400_000_000 == 0
+    assert to_us(MAX_INSTANT) % 86_400_000_000 == 0
 
 
-@given(st.lists(st.one_of(common_times(), _some(*_TIME_STRINGS)), min_size=2))
+@given(st.lists(st.one_of(common_times(), _some(*_TIME_STRINGS)), min_size=2, max_size=8))
 def test_cached_time_halves_recombine_as_parse_instant_reads_them(texts: list[str]) -> None:
-    """Times built from the minute of one seen time and the seconds of another."""
+    """Times built from the day of one seen time, the minute of another and the seconds
+    of a third."""
     far_future = to_us(datetime(9999, 1, 1, tzinfo=UTC))
     parse_track({"events": [event(time=text) for text in texts]}, far_future)
-    for text in {a[:16] + b[16:] for a in texts for b in texts}:
+    for text in {a[:11] + b[11:16] + c[16:] for a in texts for b in texts for c in texts}:
         parsed = parse_track({"events": [event(time=text)]}, far_future)
         assert [e.time for e in parsed.events] + [e.type for e in parsed.errors] == [
             _parse_instant_us_or_error(text)
