@@ -6,9 +6,11 @@ little more than one. `SqliteStore.open(..., ingest_process=True)` (what `serve`
 `import` use) starts a child process that opens a SqliteStore on the same file and
 applies every track request there, with the same group commit; the parent parses,
 sends each validated request over a pipe (JSON) and answers the client when the
-child says the request is committed. Everything else, reads and the rare other writes,
-stays in the parent: SQLite serialises the two writers, and each drops its caches when
-the other has committed (`PRAGMA data_version`, see sqlite_tx.WriterCaches).
+child says the request is committed. The child's one thread reads what the pipe holds,
+applies it as one group, commits and answers, then reads again. Everything else, reads
+and the rare other writes, stays in the parent: SQLite serialises the two writers, and
+each drops its caches when the other has committed (`PRAGMA data_version`, see
+sqlite_tx.WriterCaches).
 
 The child holds no state a crash could lose: it dies with the parent (end of file on the
 pipe), a request it had not answered when it died is answered 503 (never acknowledged,
@@ -37,7 +39,7 @@ import msgspec
 from eventtally import errors
 from eventtally.domain.idempotency import Idempotency
 from eventtally.domain.track import TrackOutcome, TrackRequest
-from eventtally.errors import EventtallyError, StoreError
+from eventtally.errors import EventtallyError, StoreError, StoreFull
 
 log = logging.getLogger("eventtally.store")
 
@@ -202,63 +204,70 @@ def _child(data_dir: str, fd: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     from eventtally import logs
-    from eventtally.store.sqlite import SqliteStore
+    from eventtally.store.sqlite import MAX_GROUP, READ_ONLY, Job, SqliteStore, Taken
 
     logs.configure()  # the writer's errors, as JSON lines on the server's stderr
 
     conn = Connection(fd)
-    store = SqliteStore(Path(data_dir))
-    # The writer thread only queues answers; this thread sends them, all that wait in one
-    # write, so the writer never blocks on the pipe (nor waits to win the lock back).
-    answers: queue.SimpleQueue[_Answer | None] = queue.SimpleQueue()
+    # One thread does everything: reads a batch, applies and commits it, answers it. A
+    # reading thread, the writer thread and an answering thread handing work to each
+    # other and taking turns on the interpreter lock cost more than the reading they
+    # overlapped (measured: 10M-event store, 32 connections: 107,000 events/s with them,
+    # 121,000 without; an import 12% less CPU).
+    store = SqliteStore(Path(data_dir), writer_thread=False)
+    done: list[_Answer] = []
     commits: list[float] = []
     store.commit_observer = commits.append
 
     def answer(job_id: int, future: Future[TrackOutcome]) -> None:
         exc = future.exception()
         if exc is None:
-            answers.put((job_id, future.result(), None))
+            done.append((job_id, future.result(), None))
         else:
-            answers.put((job_id, None, (type(exc).__name__, _message(exc))))
+            done.append((job_id, None, (type(exc).__name__, _message(exc))))
 
-    def send() -> None:
-        while (first := answers.get()) is not None:
-            done = [first]
-            while True:
-                try:
-                    more = answers.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    answers.put(None)  # stop after this batch
-                    break
-                done.append(more)
-            timings = commits.copy()
-            del commits[: len(timings)]
+    def send_answers() -> None:
+        """The answers of the groups committed since the last call, in one write."""
+        if done or commits:
+            message = _encode_answers(_Answers(done, commits))
+            done.clear()
+            commits.clear()
             with contextlib.suppress(OSError):  # else the parent is gone: nobody waits
-                conn.send_bytes(_encode_answers(_Answers(done, timings)))
+                conn.send_bytes(message)
 
-    sender = threading.Thread(target=send, name="eventtally-answers")
-    sender.start()
-    try:
+    def take(timeout: float | None) -> Taken | None:
+        """The requests the parent has sent (up to MAX_GROUP), once there are any; first,
+        the answers to the last group."""
+        send_answers()
+        if not conn.poll(timeout):
+            return None
+        jobs: list[Job] = []
         while True:
             try:
                 message = conn.recv_bytes()
             except (EOFError, OSError):
-                break
+                return jobs, True
             if message == _STOP:
-                break
+                return jobs, True
             for job_id, workspace_id, request, now, idempotency in _decode_batch(message):
-                try:
-                    future = store.track(workspace_id, request, now, idempotency)
-                except EventtallyError as exc:  # not even queued (the disk went read-only)
-                    future = Future()
-                    future.set_exception(exc)
-                future.add_done_callback(functools.partial(answer, job_id))
+                job = Job(store.ingest_job(workspace_id, request, now, idempotency))
+                job.future.add_done_callback(functools.partial(answer, job_id))
+                if store.read_only:  # the volume was read-only when this process started
+                    job.future.set_exception(StoreFull(READ_ONLY))
+                else:
+                    jobs.append(job)
+            if len(jobs) >= MAX_GROUP or not conn.poll(0):
+                return jobs, False
+
+    try:
+        if store.read_only:  # `take` answers every request 503, until told to stop
+            while (taken := take(None)) is None or not taken[1]:
+                pass
+        else:
+            store.run_writer(take)  # commits what it took before stopping
     finally:
-        store.close()  # commits everything already queued, and queues its answers
-        answers.put(None)
-        sender.join()
+        send_answers()
+        store.close()
         conn.close()
 
 

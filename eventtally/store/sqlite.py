@@ -78,6 +78,9 @@ from eventtally.store.sqlite_tx import (
 T = TypeVar("T")
 log = logging.getLogger("eventtally.store")
 DB_FILE = "eventtally.db"
+READ_ONLY = (
+    "the data directory is read-only; writes resume once it is writable and the server restarts"
+)
 MAX_GROUP = 256  # requests per commit: bounds the latency one commit adds to the first
 # Expired idempotency keys deleted per commit at most: more than one commit can add (one
 # per request), so the table keeps up, and a backlog never makes one commit slow.
@@ -108,12 +111,18 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-class _Job:
+class Job:
+    """Work for the writer, and the future its result is set on once committed."""
+
     __slots__ = ("fn", "future")
 
     def __init__(self, fn: Callable[[sqlite3.Connection], Any]) -> None:
         self.fn = fn
         self.future: Future[Any] = Future()
+
+
+# What the writer's `take` gives: a group of jobs, and whether to stop after it.
+Taken = tuple[list[Job], bool]
 
 
 class _Ingest(Generic[T]):
@@ -138,10 +147,12 @@ class _Ingest(Generic[T]):
 class SqliteStore(Store):
     """The default store. Open it with `SqliteStore.open(data_dir)`."""
 
-    def __init__(self, data_dir: Path, ingest_process: bool = False) -> None:
+    def __init__(
+        self, data_dir: Path, ingest_process: bool = False, writer_thread: bool = True
+    ) -> None:
         self.path = data_dir / DB_FILE
         self._local = threading.local()
-        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._caches = WriterCaches()
         # Writer only: while a group is applied optimistically (no savepoints), its track
         # requests add their rows here, written in a few statements before it commits.
@@ -164,7 +175,8 @@ class SqliteStore(Store):
             return
         self._writer_conn = connect(self.path)
         migrate(self._writer_conn)
-        self._thread.start()
+        if writer_thread:  # else whoever opened the store runs `run_writer` itself
+            self._thread.start()
         if ingest_process:
             self._ingest = IngestProcess(data_dir, self._observe_commit)
 
@@ -193,28 +205,24 @@ class SqliteStore(Store):
 
     # The writer --------------------------------------------------------------------------
     def _run(self) -> None:
+        self.run_writer(self._take_queued)
+
+    def run_writer(self, take: Callable[[float | None], Taken | None]) -> None:
+        """The writer's loop, on the write connection: commit each group of jobs `take`
+        gives until it says stop. `take(timeout)` waits for jobs up to `timeout` seconds
+        (None: for ever) and returns None when none came; then the writer folds what
+        event_counts lags. The writer thread takes jobs from the queue `_submit` fills;
+        an ingest process's only thread takes them from its pipe (ingest_process.py)."""
         conn = self._writer_conn
         while True:
-            try:
-                job = self._queue.get(timeout=SERIES_FOLD_SECONDS if self._series_lag else None)
-            except queue.Empty:
+            taken = take(SERIES_FOLD_SECONDS if self._series_lag else None)
+            if taken is None:
                 self._fold_series_when_idle(conn)
                 continue
-            if job is None:
-                break
-            jobs = [job]
-            stop = False
-            while len(jobs) < MAX_GROUP:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    stop = True
-                    break
-                jobs.append(more)
+            jobs, stop = taken
             try:
-                self._commit_group(conn, jobs)
+                if jobs:
+                    self._commit_group(conn, jobs)
             except Exception as exc:  # the writer must outlive any one group
                 log.exception("writer failed a group of %d requests", len(jobs))
                 if conn.in_transaction:
@@ -227,6 +235,25 @@ class SqliteStore(Store):
                 break
         self._fold_series_when_idle(conn)
         conn.close()
+
+    def _take_queued(self, timeout: float | None) -> Taken | None:
+        """Every job waiting in the queue (up to MAX_GROUP), once there is one."""
+        try:
+            job = self._queue.get(timeout=timeout)
+        except queue.Empty:
+            return None
+        if job is None:
+            return [], True
+        jobs = [job]
+        while len(jobs) < MAX_GROUP:
+            try:
+                more = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if more is None:
+                return jobs, True
+            jobs.append(more)
+        return jobs, False
 
     def _fold_series_when_idle(self, conn: sqlite3.Connection) -> None:
         """Fold every event event_counts lags, in a transaction of its own, so idle series
@@ -244,7 +271,7 @@ class SqliteStore(Store):
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
 
-    def _commit_group(self, conn: sqlite3.Connection, jobs: list[_Job]) -> None:
+    def _commit_group(self, conn: sqlite3.Connection, jobs: list[Job]) -> None:
         # A job whose caller gave up before it started is skipped; once running, a job's
         # future cannot be cancelled, so its result can always be set.
         jobs = [job for job in jobs if job.future.set_running_or_notify_cancel()]
@@ -279,8 +306,8 @@ class SqliteStore(Store):
             self.commit_observer(seconds)
 
     def _apply_group(
-        self, conn: sqlite3.Connection, jobs: list[_Job], isolated: bool
-    ) -> list[tuple[_Job, Any, BaseException | None]] | None:
+        self, conn: sqlite3.Connection, jobs: list[Job], isolated: bool
+    ) -> list[tuple[Job, Any, BaseException | None]] | None:
         """Run the jobs in one transaction, left open for the caller to commit.
 
         Isolated, each job has its own savepoint, so one bad request cannot sink the
@@ -293,7 +320,7 @@ class SqliteStore(Store):
         group = PendingWrites()
         conn.execute("BEGIN IMMEDIATE")
         self._caches.check(conn)
-        results: list[tuple[_Job, Any, BaseException | None]] = []
+        results: list[tuple[Job, Any, BaseException | None]] = []
         self._group_writes = None if isolated else group
         if not isolated:
             # Isolated, each request looks its users up itself: a failing lookup is its own.
@@ -371,13 +398,10 @@ class SqliteStore(Store):
 
     def _submit(self, fn: Callable[[sqlite3.Connection], T]) -> Future[T]:
         if self.read_only:
-            raise StoreFull(
-                "the data directory is read-only; writes resume once it is writable and the "
-                "server restarts"
-            )
+            raise StoreFull(READ_ONLY)
         if not self._thread.is_alive():
             raise StoreError("the store is closed")
-        job = _Job(fn)
+        job = Job(fn)
         self._queue.put(job)
         return job.future
 
@@ -594,6 +618,16 @@ class SqliteStore(Store):
     ) -> Future[TrackOutcome]:
         if self._ingest is not None:
             return self._ingest.submit(workspace_id, request, now, idempotency)
+        return self._submit(self.ingest_job(workspace_id, request, now, idempotency))
+
+    def ingest_job(
+        self,
+        workspace_id: int,
+        request: TrackRequest,
+        now: int,
+        idempotency: Idempotency | None = None,
+    ) -> _Ingest[TrackOutcome]:
+        """What the writer runs to apply one track request (see `track`)."""
 
         def apply(conn: sqlite3.Connection) -> TrackOutcome:
             self._purge_before = max(now, self._purge_before or now)
@@ -633,7 +667,7 @@ class SqliteStore(Store):
                 )
             return outcome
 
-        return self._submit(_Ingest(apply, workspace_id, request))
+        return _Ingest(apply, workspace_id, request)
 
     # Reads -------------------------------------------------------------------------------
     def count_series(self, query: SeriesQuery) -> list[int]:
