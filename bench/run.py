@@ -516,7 +516,7 @@ def drive(run: Run, target: Target) -> None:
 
     print(f"{label}: bulk import ...", flush=True)
     limit = 4 * run.seconds
-    count = 20_000 if run.quick else 300_000
+    count = 20_000 if run.quick else 1_000_000
     imported, stored = import_rate(target.import_args, run.work, count, limit, target.imported)
     results.add(
         "eventtally import (JSONL of event objects)",

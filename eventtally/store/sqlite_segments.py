@@ -216,17 +216,31 @@ def rebuild(conn: sqlite3.Connection, segment: Segment, now: int) -> None:
         (segment.id,),
     )
     through: int = conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
-    # Once for every app together (app 0), once per app.
-    for app, group, only_apps in (("0", "", ""), ("e.app", "e.app, ", "AND e.app IS NOT NULL ")):
+    # One pass over the events, by type, app (0: none) and slot; the rows for every app
+    # together (app 0) are summed from those: half the time of a pass for each (the
+    # grouping sorts every member's event).
+    conn.execute(
+        "CREATE TEMP TABLE rebuild_counts AS "
+        f"SELECT e.event_type, coalesce(e.app, 0) AS app, {SLOT_OF_E} AS slot, count(*) AS n "
+        "FROM events e JOIN event_types t ON t.id = e.event_type "
+        "WHERE t.workspace_id = ?1 AND e.id <= ?2 "
+        "AND e.user_id IN (SELECT user_id FROM segment_snapshots WHERE segment = ?3) "
+        "GROUP BY 1, 2, 3",
+        (segment.workspace_id, through, segment.id),
+    )
+    try:
         conn.execute(
             "INSERT INTO event_counts (event_type, segment, app, slot, n) "
-            f"SELECT e.event_type, ?1, {app}, {SLOT_OF_E}, count(*) FROM events e "
-            "JOIN event_types t ON t.id = e.event_type "
-            f"WHERE t.workspace_id = ?2 AND e.id <= ?3 {only_apps}"
-            "AND e.user_id IN (SELECT user_id FROM segment_snapshots WHERE segment = ?1) "
-            f"GROUP BY e.event_type, {group}{SLOT_OF_E}",
-            (segment.id, segment.workspace_id, through),
+            "SELECT event_type, ?1, 0, slot, sum(n) FROM rebuild_counts GROUP BY event_type, slot",
+            (segment.id,),
         )
+        conn.execute(
+            "INSERT INTO event_counts (event_type, segment, app, slot, n) "
+            "SELECT event_type, ?1, app, slot, n FROM rebuild_counts WHERE app != 0",
+            (segment.id,),
+        )
+    finally:
+        conn.execute("DROP TABLE temp.rebuild_counts")
     conn.execute("UPDATE segments SET rebuilt_through = ? WHERE id = ?", (through, segment.id))
 
 
