@@ -202,6 +202,13 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE counts_pending ADD COLUMN series_from INTEGER
     """,
+    # A tracked segment's counts of the events up to rebuilt_through are written in a
+    # transaction of their own, after a pass over those events that holds no write lock
+    # (SqliteStore._build_segments); until then `building` holds that build's token and
+    # the segment's event series answer 503.
+    """
+    ALTER TABLE segments ADD COLUMN building INTEGER
+    """,
 )
 
 

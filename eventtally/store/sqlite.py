@@ -16,6 +16,8 @@ name and the caches lack are looked up together (sqlite_tx.WriterCaches.prefetch
 from __future__ import annotations
 
 import bisect
+import fcntl
+import functools
 import json
 import logging
 import os
@@ -49,7 +51,7 @@ from eventtally.domain.track import (
     TrackOutcome,
     TrackRequest,
 )
-from eventtally.errors import ConflictError, StoreError, StoreFull
+from eventtally.errors import ConflictError, StoreError, StoreFull, Unavailable
 from eventtally.store import sqlite_segments as segments
 from eventtally.store.base import (
     DEFAULT_TRACKED_LIMIT,
@@ -78,6 +80,7 @@ from eventtally.store.sqlite_tx import (
 T = TypeVar("T")
 log = logging.getLogger("eventtally.store")
 DB_FILE = "eventtally.db"
+BUILD_LOCK = "segment-builds.lock"
 READ_ONLY = (
     "the data directory is read-only; writes resume once it is writable and the server restarts"
 )
@@ -177,6 +180,7 @@ class SqliteStore(Store):
         migrate(self._writer_conn)
         if writer_thread:  # else whoever opened the store runs `run_writer` itself
             self._thread.start()
+            self._build_segments(wait=False)  # what a process left unfinished when it died
         if ingest_process:
             self._ingest = IngestProcess(data_dir, self._observe_commit)
 
@@ -680,6 +684,15 @@ class SqliteStore(Store):
             if row is None or row[1]:
                 return counts
             event_type = row[0]
+            if query.segment is not None:
+                (building,) = conn.execute(
+                    "SELECT building FROM segments WHERE id = ?", (query.segment,)
+                ).fetchone()
+                if building is not None:
+                    raise Unavailable(
+                        "this segment's event series is being built from the stored events; "
+                        "retry in a few seconds"
+                    )
             on_grid, pieces = split_ranges(query.ranges)
             if on_grid:
                 # ?1-?3 name the series; each bucket's (i, lo, hi) follows, numbered from ?4.
@@ -734,7 +747,9 @@ class SqliteStore(Store):
             self._caches.clear()  # rules and memberships change
             return segments.create(conn, workspace_id, draft, tracked_limit, now)
 
-        return self._write(create)
+        created = self._write(create)
+        self._build_segments(wait=True)
+        return created
 
     def update_segment(
         self,
@@ -748,7 +763,27 @@ class SqliteStore(Store):
             self._caches.clear()  # rules and memberships change
             return segments.update(conn, workspace_id, segment_id, changes, tracked_limit, now)
 
-        return self._write(update)
+        updated = self._write(update)
+        self._build_segments(wait=True)
+        return updated
+
+    def _build_segments(self, wait: bool) -> None:
+        """Write the counts of every tracked segment being built (made, re-filtered or
+        tracked again): a pass over the stored events on this thread's reader, which holds
+        no write lock, so ingest goes on (at 10M events the pass takes 15 s; as one write
+        transaction, requests waited that long and some were answered 503), then one
+        short transaction. One builder at a time per data directory (a file lock); it
+        finishes every build there is, also one a process left when it died. Without
+        `wait`, nothing is done while another process builds."""
+        with _build_lock(self.path.parent, wait) as held:
+            if not held:
+                return
+            with self._reading() as conn:
+                pending = segments.builds(conn)
+            for build in pending:
+                with self._reading() as conn:
+                    rows = segments.count_build(conn, build)
+                self._write(functools.partial(segments.finish_build, build=build, rows=rows))
 
     def list_segments(self, workspace_id: int, include_archived: bool = False) -> list[Segment]:
         with self._reading() as conn:
@@ -869,3 +904,18 @@ def _event_info(row: tuple[Any, ...]) -> EventInfo:
         included_in_analytics_report=bool(analytics_report),
         status=EventStatus.BLOCKLISTED if blocklisted else EventStatus.ACTIVE,
     )
+
+
+@contextmanager
+def _build_lock(data_dir: Path, wait: bool) -> Iterator[bool]:
+    """Hold the data directory's segment-build lock; yields whether it is held."""
+    with (data_dir / BUILD_LOCK).open("a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

@@ -8,6 +8,7 @@ import sqlite3
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -17,7 +18,12 @@ from eventtally.domain.segments import UserState, matches, parse_filter
 from eventtally.errors import ConflictError
 from eventtally.store.base import check_tracked_limit
 from eventtally.store.migrations import raw_index_term
-from eventtally.store.sqlite_tx import SLOT_OF_E, fold_series_counts, fold_user_event_counts
+from eventtally.store.sqlite_tx import (
+    SLOT_OF_E,
+    fold_series_counts,
+    fold_user_event_counts,
+    insert_rows,
+)
 
 _decode = msgspec.json.Decoder().decode
 COLUMNS = (
@@ -133,9 +139,15 @@ def update(
     elif refilter or start_tracking:
         rebuild(conn, updated, now)
     elif changes.tracking is False:
-        conn.execute("DELETE FROM event_counts WHERE segment = ?", (updated.id,))
-        conn.execute("DELETE FROM segment_snapshots WHERE segment = ?", (updated.id,))
+        _drop_counts(conn, updated.id)
     return updated
+
+
+def _drop_counts(conn: sqlite3.Connection, segment: int) -> None:
+    """No event series any more: no counts, no snapshot, no build to finish."""
+    conn.execute("DELETE FROM event_counts WHERE segment = ?", (segment,))
+    conn.execute("DELETE FROM segment_snapshots WHERE segment = ?", (segment,))
+    conn.execute("UPDATE segments SET building = NULL WHERE id = ?", (segment,))
 
 
 def _forget(conn: sqlite3.Connection, segment: int, now: int) -> None:
@@ -148,8 +160,8 @@ def _forget(conn: sqlite3.Connection, segment: int, now: int) -> None:
             "INSERT INTO segment_changes (segment, time, delta) VALUES (?, ?, ?)",
             (segment, now, -left),
         )
-    for table in ("segment_members", "segment_snapshots", "event_counts"):
-        conn.execute(f"DELETE FROM {table} WHERE segment = ?", (segment,))
+    conn.execute("DELETE FROM segment_members WHERE segment = ?", (segment,))
+    _drop_counts(conn, segment)
 
 
 def _profiles(conn: sqlite3.Connection, workspace_id: int) -> dict[int, UserState]:
@@ -206,8 +218,7 @@ def rebuild(conn: sqlite3.Connection, segment: Segment, now: int) -> None:
                 "INSERT INTO segment_changes (segment, time, delta) VALUES (?, ?, ?)",
                 (segment.id, now, delta),
             )
-    conn.execute("DELETE FROM event_counts WHERE segment = ?", (segment.id,))
-    conn.execute("DELETE FROM segment_snapshots WHERE segment = ?", (segment.id,))
+    _drop_counts(conn, segment.id)
     if not segment.tracking:
         return
     conn.execute(
@@ -215,33 +226,77 @@ def rebuild(conn: sqlite3.Connection, segment: Segment, now: int) -> None:
         "SELECT segment, user_id FROM segment_members WHERE segment = ?",
         (segment.id,),
     )
-    through: int = conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
-    # One pass over the events, by type, app (0: none) and slot; the rows for every app
-    # together (app 0) are summed from those: half the time of a pass for each (the
-    # grouping sorts every member's event).
+    # The counts of the events stored so far by those members are left to `count_build`
+    # and `finish_build`, which SqliteStore runs after this transaction: the pass over
+    # every event holds no write lock, so ingest goes on meanwhile.
     conn.execute(
-        "CREATE TEMP TABLE rebuild_counts AS "
-        f"SELECT e.event_type, coalesce(e.app, 0) AS app, {SLOT_OF_E} AS slot, count(*) AS n "
+        "UPDATE segments SET rebuilt_through = (SELECT coalesce(max(id), 0) FROM events), "
+        "building = random() WHERE id = ?",
+        (segment.id,),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Build:
+    """A tracked segment whose counts of the events up to `through` are not written yet."""
+
+    segment: int
+    workspace_id: int
+    through: int
+    token: int
+
+
+def builds(conn: sqlite3.Connection) -> list[Build]:
+    return [
+        Build(*row)
+        for row in conn.execute(
+            "SELECT id, workspace_id, rebuilt_through, building FROM segments "
+            "WHERE building IS NOT NULL ORDER BY id"
+        )
+    ]
+
+
+def count_build(conn: sqlite3.Connection, build: Build) -> list[tuple[int, int, int, int]]:
+    """The members' events up to `through` by type, app (0: none) and slot: one read,
+    which needs no write lock. (One pass, the every-app rows summed from it later: half
+    the time of a pass for each, as the grouping sorts every member's event.)"""
+    rows: list[tuple[int, int, int, int]] = conn.execute(
+        f"SELECT e.event_type, coalesce(e.app, 0), {SLOT_OF_E}, count(*) "
         "FROM events e JOIN event_types t ON t.id = e.event_type "
         "WHERE t.workspace_id = ?1 AND e.id <= ?2 "
         "AND e.user_id IN (SELECT user_id FROM segment_snapshots WHERE segment = ?3) "
         "GROUP BY 1, 2, 3",
-        (segment.workspace_id, through, segment.id),
+        (build.workspace_id, build.through, build.segment),
+    ).fetchall()
+    return rows
+
+
+def finish_build(
+    conn: sqlite3.Connection, build: Build, rows: list[tuple[int, int, int, int]]
+) -> None:
+    """Add the counts `count_build` read, unless the segment was rebuilt, untracked or
+    archived since (its token changed): then they belong to no build. event_counts may
+    already hold the segment's later events (ingest counted them meanwhile): added to."""
+    current = conn.execute(
+        "UPDATE segments SET building = NULL WHERE id = ? AND building = ?",
+        (build.segment, build.token),
     )
-    try:
-        conn.execute(
-            "INSERT INTO event_counts (event_type, segment, app, slot, n) "
-            "SELECT event_type, ?1, 0, slot, sum(n) FROM rebuild_counts GROUP BY event_type, slot",
-            (segment.id,),
-        )
-        conn.execute(
-            "INSERT INTO event_counts (event_type, segment, app, slot, n) "
-            "SELECT event_type, ?1, app, slot, n FROM rebuild_counts WHERE app != 0",
-            (segment.id,),
-        )
-    finally:
-        conn.execute("DROP TABLE temp.rebuild_counts")
-    conn.execute("UPDATE segments SET rebuilt_through = ? WHERE id = ?", (through, segment.id))
+    if current.rowcount != 1:
+        return
+    by_slot: dict[tuple[int, int], int] = {}
+    per_app = []
+    for event_type, app, slot, n in rows:
+        by_slot[(event_type, slot)] = by_slot.get((event_type, slot), 0) + n
+        if app:
+            per_app.append((event_type, build.segment, app, slot, n))
+    everyone = [(t, build.segment, 0, slot, n) for (t, slot), n in by_slot.items()]
+    insert_rows(
+        conn,
+        "INSERT INTO event_counts (event_type, segment, app, slot, n)",
+        5,
+        everyone + per_app,
+        " ON CONFLICT (event_type, segment, app, slot) DO UPDATE SET n = n + excluded.n",
+    )
 
 
 def raw_count(
