@@ -18,6 +18,7 @@ from eventtally.domain.model import PERMISSIONS, Segment
 from eventtally.domain.ratelimit import Limit, RateBucket
 from eventtally.store.base import SLOT_US, new_secret
 from eventtally.store.sqlite import DB_FILE, SqliteStore
+from eventtally.store.sqlite_user_counts import UserCounts
 
 EVENT_NAMES = ("app_open", "add_to_cart", "checkout", "search", "share")
 DAYS = 100
@@ -113,16 +114,16 @@ def build(data: Path, events: int, progress: bool = True) -> Fixture:
         f"GROUP BY event_type, app, {slot}"
     )
     conn.execute(
-        "INSERT INTO user_event_counts (user_id, event_type, n) "
-        "SELECT user_id, event_type, count(*) FROM events GROUP BY user_id, event_type"
-    )
-    conn.execute(
         "INSERT OR IGNORE INTO user_apps (user_id, app) "
         "SELECT DISTINCT user_id, app FROM events WHERE app IS NOT NULL"
     )
     conn.execute("COMMIT")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
+    counts = UserCounts(data, data / DB_FILE)  # the per-user counts, all folded
+    counts.fold(None)
+    counts.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    counts.close()
 
     store = SqliteStore.open(data)
     segment = store.create_segment(workspace.id, pro_segment(workspace.id), now)

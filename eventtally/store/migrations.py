@@ -209,6 +209,12 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE segments ADD COLUMN building INTEGER
     """,
+    # The per-user event counts live in a file of their own (sqlite_user_counts), folded
+    # beside the writer; SqliteStore copies them there before this runs.
+    """
+    DROP TABLE user_event_counts;
+    ALTER TABLE counts_pending DROP COLUMN from_event
+    """,
 )
 
 

@@ -65,8 +65,6 @@ from eventtally.store.ingest import apply_track
 from eventtally.store.ingest_process import IngestProcess
 from eventtally.store.migrations import MIGRATIONS, migrate, raw_index_term
 from eventtally.store.sqlite_tx import (
-    FOLD_BACKLOG,
-    FOLD_CHUNK,
     SERIES_FOLD_EVENTS,
     SERIES_FOLD_SECONDS,
     SLOT_OF_E,
@@ -74,8 +72,8 @@ from eventtally.store.sqlite_tx import (
     SqliteTx,
     WriterCaches,
     fold_series_counts,
-    fold_user_event_counts,
 )
+from eventtally.store.sqlite_user_counts import FOLD_SECONDS, Folder, UserCounts
 
 T = TypeVar("T")
 log = logging.getLogger("eventtally.store")
@@ -177,6 +175,9 @@ class SqliteStore(Store):
             self._check_schema()
             return
         self._writer_conn = connect(self.path)
+        # Before migrating: up to schema 8 the events' file held the per-user counts.
+        self._user_counts = UserCounts(data_dir, self.path)
+        self._caches.user_counts = self._user_counts
         migrate(self._writer_conn)
         if writer_thread:  # else whoever opened the store runs `run_writer` itself
             self._thread.start()
@@ -218,6 +219,7 @@ class SqliteStore(Store):
         event_counts lags. The writer thread takes jobs from the queue `_submit` fills;
         an ingest process's only thread takes them from its pipe (ingest_process.py)."""
         conn = self._writer_conn
+        folder = Folder(self.path.parent, self.path, FOLD_SECONDS)
         while True:
             taken = take(SERIES_FOLD_SECONDS if self._series_lag else None)
             if taken is None:
@@ -238,6 +240,8 @@ class SqliteStore(Store):
             if stop:
                 break
         self._fold_series_when_idle(conn)
+        folder.stop()
+        self._user_counts.close()
         conn.close()
 
     def _take_queued(self, timeout: float | None) -> Taken | None:
@@ -350,7 +354,6 @@ class SqliteStore(Store):
                 if isolated:
                     conn.execute("RELEASE job")
             group.write(conn, self._caches)
-            self._bound_backlog(conn)
             self._bound_series_lag(conn)
         except Exception:
             if isolated:
@@ -363,15 +366,6 @@ class SqliteStore(Store):
             self._caches.end_group()
         self._purge_expired_keys(conn)
         return results
-
-    def _bound_backlog(self, conn: sqlite3.Connection) -> None:
-        """Fold a chunk of the events user_event_counts lags, once they are too many for
-        a read to fold at once (a segment created, a profile loaded) without a stall."""
-        caches = self._caches
-        pending = caches.pending_from
-        if pending is not None and (excess := caches.last_event - pending - FOLD_BACKLOG) >= 0:
-            fold_user_event_counts(conn, excess + FOLD_CHUNK)  # a chunk below the bound
-            caches.pending_from = None
 
     def _bound_series_lag(self, conn: sqlite3.Connection) -> None:
         """Fold the events event_counts lags once they are `series_fold_events`."""
@@ -745,7 +739,7 @@ class SqliteStore(Store):
     ) -> Segment:
         def create(conn: sqlite3.Connection) -> Segment:
             self._caches.clear()  # rules and memberships change
-            return segments.create(conn, workspace_id, draft, tracked_limit, now)
+            return segments.create(conn, self._user_counts, workspace_id, draft, tracked_limit, now)
 
         created = self._write(create)
         self._build_segments(wait=True)
@@ -761,7 +755,9 @@ class SqliteStore(Store):
     ) -> Segment:
         def update(conn: sqlite3.Connection) -> Segment:
             self._caches.clear()  # rules and memberships change
-            return segments.update(conn, workspace_id, segment_id, changes, tracked_limit, now)
+            return segments.update(
+                conn, self._user_counts, workspace_id, segment_id, changes, tracked_limit, now
+            )
 
         updated = self._write(update)
         self._build_segments(wait=True)

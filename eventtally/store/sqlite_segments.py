@@ -14,16 +14,17 @@ from typing import Any
 import msgspec
 
 from eventtally.domain.model import Segment, SegmentChanges
-from eventtally.domain.segments import UserState, matches, parse_filter
+from eventtally.domain.segments import Filter, UserState, matches, parse_filter, referenced
 from eventtally.errors import ConflictError
 from eventtally.store.base import check_tracked_limit
 from eventtally.store.migrations import raw_index_term
 from eventtally.store.sqlite_tx import (
     SLOT_OF_E,
     fold_series_counts,
-    fold_user_event_counts,
     insert_rows,
+    user_event_counts,
 )
+from eventtally.store.sqlite_user_counts import UserCounts
 
 _decode = msgspec.json.Decoder().decode
 COLUMNS = (
@@ -69,7 +70,12 @@ def _check_tracked(conn: sqlite3.Connection, workspace_id: int, limit: int, but:
 
 
 def create(
-    conn: sqlite3.Connection, workspace_id: int, segment: Segment, tracked_limit: int, now: int
+    conn: sqlite3.Connection,
+    counts: UserCounts | None,
+    workspace_id: int,
+    segment: Segment,
+    tracked_limit: int,
+    now: int,
 ) -> Segment:
     # Every change to segments first folds the lagging events into event_counts with the
     # segments they counted for then: a rebuild recounts, a segment that stops counting
@@ -96,12 +102,13 @@ def create(
     assert cur.lastrowid is not None
     row = conn.execute(f"SELECT {COLUMNS} FROM segments WHERE id = ?", (cur.lastrowid,))
     created = segment_from_row(row.fetchone())
-    rebuild(conn, created, now)
+    rebuild(conn, counts, created, now)
     return created
 
 
 def update(
     conn: sqlite3.Connection,
+    counts: UserCounts | None,
     workspace_id: int,
     segment_id: str,
     changes: SegmentChanges,
@@ -137,7 +144,7 @@ def update(
     if updated.archived:
         _forget(conn, updated.id, now)
     elif refilter or start_tracking:
-        rebuild(conn, updated, now)
+        rebuild(conn, counts, updated, now)
     elif changes.tracking is False:
         _drop_counts(conn, updated.id)
     return updated
@@ -164,37 +171,37 @@ def _forget(conn: sqlite3.Connection, segment: int, now: int) -> None:
     _drop_counts(conn, segment)
 
 
-def _profiles(conn: sqlite3.Connection, workspace_id: int) -> dict[int, UserState]:
-    fold_user_event_counts(conn)
-    counts: defaultdict[int, dict[str, int]] = defaultdict(dict)
-    for user, name, n in conn.execute(
-        "SELECT c.user_id, t.name, c.n FROM user_event_counts c "
-        "JOIN event_types t ON t.id = c.event_type WHERE t.workspace_id = ?",
-        (workspace_id,),
-    ):
-        counts[user][name] = n
+def _profiles(
+    conn: sqlite3.Connection, counts: UserCounts | None, workspace_id: int, rule: Filter
+) -> dict[int, UserState]:
+    """Every profile of the workspace, with only the parts `rule` reads."""
+    reads = referenced(rule)
+    events = user_event_counts(conn, counts, workspace_id, None) if reads.events else {}
     apps: defaultdict[int, set[str]] = defaultdict(set)
-    for user, app_id in conn.execute(
-        "SELECT u.user_id, a.app_id FROM user_apps u JOIN apps a ON a.id = u.app "
-        "WHERE a.workspace_id = ?",
-        (workspace_id,),
-    ):
-        apps[user].add(app_id)
+    if reads.uses_apps:
+        for user, app_id in conn.execute(
+            "SELECT u.user_id, a.app_id FROM user_apps u JOIN apps a ON a.id = u.app "
+            "WHERE a.workspace_id = ?",
+            (workspace_id,),
+        ):
+            apps[user].add(app_id)
     return {
-        user: UserState(_decode(attributes), counts[user], apps[user])
+        user: UserState(_decode(attributes), events.get(user, {}), apps[user])
         for user, attributes in conn.execute(
             "SELECT id, attributes FROM users WHERE workspace_id = ?", (workspace_id,)
         )
     }
 
 
-def rebuild(conn: sqlite3.Connection, segment: Segment, now: int) -> None:
+def rebuild(
+    conn: sqlite3.Connection, counts: UserCounts | None, segment: Segment, now: int
+) -> None:
     """Membership as every profile is now; for a tracked segment, its event series from
     every stored event of those members (architecture decision 5)."""
     rule = parse_filter(segment.filter)
     members = {
         user
-        for user, state in _profiles(conn, segment.workspace_id).items()
+        for user, state in _profiles(conn, counts, segment.workspace_id, rule).items()
         if matches(rule, state)
     }
     before = {

@@ -3,6 +3,7 @@ leave to write, and the lookups the writer caches between requests."""
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
@@ -14,6 +15,7 @@ from eventtally.domain.segments import parse_filter, referenced
 from eventtally.domain.track import EventItem, Identity, PurchaseItem, TrackRequest
 from eventtally.store.base import SLOT_US, new_braze_id
 from eventtally.store.ingest import Profile, SegmentRule
+from eventtally.store.sqlite_user_counts import UserCounts
 
 _IDENTITY_COLUMN = {
     "external_id": "external_id",
@@ -24,13 +26,6 @@ _IDENTITY_COLUMN = {
 }
 _CACHEABLE = frozenset({"external_id", "user_alias", "braze_id"})
 PROFILE_CACHE = 100_000
-# user_event_counts may lag this many events at most: a read folds them all at once
-# (about 0.75 s per million on the 2-core benchmark machine). Past it, a commit folds
-# the oldest events down to FOLD_CHUNK below it: about 1.5 µs an event, against the
-# 8 µs an event that upserting per request cost (measured: 20k events fold in ~50 ms,
-# 100k in ~115 ms, as the whole table's pages are rewritten either way).
-FOLD_BACKLOG = 1_000_000
-FOLD_CHUNK = 50_000
 # event_counts lags the events by this many at most under load (fold_series_counts): a
 # series read counts the lagging ones from the raw rows (about 0.12 µs a row, on the
 # event loop). Measured at 10M events, 15 s of ingest, 20,000 against 5,000: 10 tracked
@@ -39,15 +34,14 @@ FOLD_CHUNK = 50_000
 # request has come for SERIES_FOLD_SECONDS the writer folds them all.
 SERIES_FOLD_EVENTS = 10_000
 SERIES_FOLD_SECONDS = 0.5
-# A bulk profile load counts up to this many lagging events itself rather than fold them
-# (WriterCaches._lagging_counts): a scan of them costs less than a fold's page writes.
-PENDING_SCAN = 50_000
+# A profile load counts up to this many events the per-user counts lag itself, past it
+# it folds them first (user_event_counts): a scan of them costs less than a fold.
+PENDING_SCAN = 250_000
 MARKS_CACHE = 10_000
 # Sizes of the IN lists of bulk lookups, the last chunk padded: few statement texts.
 _IN_SIZES = (16, 128, 512)
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
-_decode_counts = msgspec.json.Decoder(dict[str, int]).decode
 _decode_ids = msgspec.json.Decoder(set[int]).decode
 _decode_names = msgspec.json.Decoder(set[str]).decode
 _V = TypeVar("_V", int, str)
@@ -60,7 +54,7 @@ class WriterCaches:
     blocklisting an event while the server runs, say); then everything is dropped.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, user_counts: UserCounts | None = None) -> None:
         self.version = -1
         self.apps: dict[tuple[int, str], int] = {}
         self.event_types: dict[tuple[int, str], tuple[int, bool]] = {}
@@ -69,11 +63,9 @@ class WriterCaches:
         # Tracked segments an event counts for -> the `events.segments` text (",3,7,").
         self.marks: dict[frozenset[int], str] = {}
         self.segments: dict[int, list[SegmentRule]] = {}
-        # counts_pending.from_event and .series_from once they are known to be set in this
-        # transaction's view (None: not known), so ingest need not set them again, and the
-        # last event id the writer added: how many events user_event_counts and
-        # event_counts lag (fold_user_event_counts, fold_series_counts).
-        self.pending_from: int | None = None
+        # counts_pending.series_from once it is known to be set in this transaction's
+        # view (None: not known), so ingest need not set it again, and the last event id
+        # the writer added: how many events event_counts lags (fold_series_counts).
         self.series_from: int | None = None
         self.last_event = 0
         # Profiles segment rules read, kept current by the rules themselves; the most
@@ -85,6 +77,8 @@ class WriterCaches:
         # Cacheable identities `prefetch` found nowhere, until the group ends: no user
         # can get one except by create_user, which takes it out.
         self.absent: set[tuple[int, str, str]] = set()
+        # The writer's connection to the per-user event counts (sqlite_user_counts).
+        self.user_counts = user_counts
 
     def check(self, conn: sqlite3.Connection) -> None:
         version: int = conn.execute("PRAGMA data_version").fetchone()[0]
@@ -100,7 +94,7 @@ class WriterCaches:
         self.segments.clear()
         self.profiles.clear()
         self.absent.clear()
-        self.pending_from = self.series_from = None
+        self.series_from = None
 
     def end_group(self) -> None:
         self.group = None
@@ -136,7 +130,7 @@ class WriterCaches:
             users = self._prefetch_users(conn, workspace_id, requests)
             rules = self.segment_rules(conn, workspace_id)
             if rules:
-                self._prefetch_profiles(conn, rules, users)
+                self._prefetch_profiles(conn, workspace_id, rules, users)
 
     def _prefetch_users(
         self, conn: sqlite3.Connection, workspace_id: int, requests: list[TrackRequest]
@@ -179,7 +173,11 @@ class WriterCaches:
         return known
 
     def _prefetch_profiles(
-        self, conn: sqlite3.Connection, rules: Sequence[SegmentRule], users: Iterable[int]
+        self,
+        conn: sqlite3.Connection,
+        workspace_id: int,
+        rules: Sequence[SegmentRule],
+        users: Iterable[int],
     ) -> None:
         """Load the profiles of these users not cached, as SqliteTx.profile would: one row
         per user, its parts aggregated into JSON by SQLite (no Python per stored row)."""
@@ -187,65 +185,68 @@ class WriterCaches:
         missing = sorted(user for user in users if user not in profiles)
         if not missing:
             return
-        reads_events = any(rule.reads.events for rule in rules)
-        lagging = self._lagging_counts(conn, missing) if reads_events else {}
-        counts = _PROFILE_COUNTS if reads_events else "NULL"
+        counts: dict[int, dict[str, int]] = {}
+        if any(rule.reads.events for rule in rules):
+            counts = user_event_counts(conn, self.user_counts, workspace_id, missing)
         apps = _PROFILE_APPS if any(rule.reads.uses_apps for rule in rules) else "NULL"
         for chunk in _in_chunks(missing):
             rows = conn.execute(
-                f"SELECT u.id, u.attributes, {_PROFILE_SEGMENTS}, {counts}, {apps} "
+                f"SELECT u.id, u.attributes, {_PROFILE_SEGMENTS}, {apps} "
                 f"FROM users u WHERE u.id IN ({_marks(len(chunk))})",
                 chunk,
             )
-            for user, attributes, segments, folded, used_apps in rows:
-                event_counts = {} if folded is None else _decode_counts(folded)
-                if (more := lagging.get(user)) is not None:
-                    for name, n in more.items():
-                        event_counts[name] = event_counts.get(name, 0) + n
+            for user, attributes, segments, used_apps in rows:
                 profiles[user] = Profile(
                     _decode(attributes),
-                    event_counts,
+                    counts.get(user, {}),
                     set() if used_apps is None else _decode_names(used_apps),
                     _decode_ids(segments),
                 )
         while len(profiles) > PROFILE_CACHE:
             profiles.popitem(last=False)
 
-    def _lagging_counts(
-        self, conn: sqlite3.Connection, users: list[int]
-    ) -> dict[int, dict[str, int]]:
-        """The counts of these users' events that user_event_counts lags, by event name.
 
-        Few, they are counted from the events themselves: folding a group's events into
-        user_event_counts dirties most of its pages (~20 ms, then the WAL and the next
-        checkpoint write them all), where this scan takes a few ms. Past PENDING_SCAN
-        they are folded in, as SqliteTx.profile does, and none lag."""
-        (start, last) = conn.execute(
-            "SELECT from_event, (SELECT max(id) FROM events) FROM counts_pending"
-        ).fetchone()
-        if start is None or last is None or last < start:
-            return {}
-        if last - start >= PENDING_SCAN:
-            fold_user_event_counts(conn)
-            self.pending_from = None
-            return {}
-        lagging: dict[int, dict[str, int]] = {}
-        for user, name, n in conn.execute(
-            "SELECT p.user_id, t.name, p.n FROM (SELECT user_id, event_type, count(*) AS n "
-            "FROM events WHERE id >= ? AND user_id IN (SELECT value FROM json_each(?)) "
-            "GROUP BY 1, 2) p JOIN event_types t ON t.id = p.event_type",
-            (start, _encode(users)),
-        ):
-            lagging.setdefault(user, {})[name] = n
-        return lagging
+def user_event_counts(
+    conn: sqlite3.Connection,
+    counts: UserCounts | None,
+    workspace_id: int,
+    users: Sequence[int] | None,
+) -> dict[int, dict[str, int]]:
+    """How many times each of these users (None: every user of the workspace) did each of
+    the workspace's events, by name, exact in the writer's transaction: what the counts
+    file has folded (sqlite_user_counts), plus the events after it, counted here. Past
+    PENDING_SCAN of those, they are folded first."""
+    if counts is None:
+        raise RuntimeError("per-user event counts are read on the writer only")
+    (last,) = conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()
+    through, folded = counts.read(users)
+    if last - through >= PENDING_SCAN:
+        counts.fold(None)
+        through, folded = counts.read(users)
+    if users is None:
+        lagging = conn.execute(
+            "SELECT user_id, event_type, count(*) FROM events WHERE id >= ? GROUP BY 1, 2",
+            (through,),
+        )
+    else:
+        lagging = conn.execute(
+            "SELECT user_id, event_type, count(*) FROM events WHERE id >= ? "
+            "AND user_id IN (SELECT value FROM json_each(?)) GROUP BY 1, 2",
+            (through, _encode(users)),
+        )
+    names: dict[int, str] = dict(
+        conn.execute("SELECT id, name FROM event_types WHERE workspace_id = ?", (workspace_id,))
+    )
+    result: dict[int, dict[str, int]] = {}
+    for user, event_type, n in itertools.chain(folded, lagging):
+        if (name := names.get(event_type)) is not None:  # else another workspace's
+            per_user = result.setdefault(user, {})
+            per_user[name] = per_user.get(name, 0) + n
+    return result
 
 
 # The parts of the profile of user u.id, as SqliteTx.profile reads them, as JSON.
 _PROFILE_SEGMENTS = "(SELECT json_group_array(segment) FROM segment_members WHERE user_id = u.id)"
-_PROFILE_COUNTS = (
-    "(SELECT json_group_object(t.name, c.n) FROM user_event_counts c "
-    "JOIN event_types t ON t.id = c.event_type WHERE c.user_id = u.id)"
-)
 _PROFILE_APPS = (
     "(SELECT json_group_array(a.app_id) FROM user_apps x JOIN apps a ON a.id = x.app "
     "WHERE x.user_id = u.id)"
@@ -266,32 +267,6 @@ def _in_chunks(values: Sequence[_V]) -> Iterator[list[_V]]:
 
 def _marks(n: int) -> str:
     return ", ".join("?" * n)
-
-
-def fold_user_event_counts(conn: sqlite3.Connection, limit: int | None = None) -> None:
-    """Bring user_event_counts up to date: fold in the events ingest added since the last
-    fold (migration 6), or only the first `limit` of them. Call it before reading the
-    table, in the writer's transaction; then forget WriterCaches.pending_from."""
-    (start,) = conn.execute("SELECT from_event FROM counts_pending").fetchone()
-    if start is None:
-        return
-    end = start + limit if limit is not None else None
-    conn.execute(
-        "INSERT INTO user_event_counts (user_id, event_type, n) "
-        "SELECT user_id, event_type, count(*) FROM events WHERE id >= ?1 "
-        + ("" if end is None else "AND id < ?2 ")
-        + "GROUP BY user_id, event_type "
-        "ON CONFLICT (user_id, event_type) DO UPDATE SET n = n + excluded.n",
-        (start,) if end is None else (start, end),
-    )
-    if end is None:
-        conn.execute("UPDATE counts_pending SET from_event = NULL")
-    else:
-        conn.execute(
-            "UPDATE counts_pending SET from_event = "
-            "CASE WHEN EXISTS (SELECT 1 FROM events WHERE id >= ?1) THEN ?1 END",
-            (end,),
-        )
 
 
 class SqliteTx:
@@ -331,15 +306,9 @@ class SqliteTx:
             rules = self.segment_rules()
             counts: dict[str, int] = {}
             if any(rule.reads.events for rule in rules):
-                fold_user_event_counts(self.conn)
-                self.caches.pending_from = None
-                counts = dict(
-                    self.conn.execute(
-                        "SELECT t.name, c.n FROM user_event_counts c "
-                        "JOIN event_types t ON t.id = c.event_type WHERE c.user_id = ?",
-                        (user,),
-                    ).fetchall()
-                )
+                counts = user_event_counts(
+                    self.conn, self.caches.user_counts, self.workspace_id, [user]
+                ).get(user, {})
             apps: set[str] = set()
             if any(rule.reads.uses_apps for rule in rules):
                 apps = {
@@ -524,7 +493,7 @@ class PendingWrites:
     """The rows track requests add (events, the apps users used, segment memberships),
     written in a few statements when the request ends or, when the writer applies a
     group optimistically, once for the whole group. The aggregates are folded in later
-    (fold_series_counts, fold_user_event_counts)."""
+    (fold_series_counts, and the per-user counts: sqlite_user_counts)."""
 
     def __init__(self) -> None:
         # (event type, user, app, time, properties as JSON, tracked segments as ",3,7,")
@@ -543,13 +512,12 @@ class PendingWrites:
 
     def write(self, conn: sqlite3.Connection, caches: WriterCaches) -> None:
         if self.events:
-            if caches.pending_from is None or caches.series_from is None:
-                # The events about to be added are in neither count table yet.
-                caches.pending_from, caches.series_from = conn.execute(
+            if caches.series_from is None:
+                # The events about to be added are not in event_counts yet.
+                (caches.series_from,) = conn.execute(
                     "WITH next(id) AS (SELECT coalesce(max(id), 0) + 1 FROM events) "
-                    "UPDATE counts_pending SET from_event = coalesce(from_event, next.id), "
-                    "series_from = coalesce(series_from, next.id) FROM next "
-                    "RETURNING from_event, series_from"
+                    "UPDATE counts_pending SET series_from = coalesce(series_from, next.id) "
+                    "FROM next RETURNING series_from"
                 ).fetchone()
             first = insert_rows(
                 conn,

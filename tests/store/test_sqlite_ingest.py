@@ -1,6 +1,6 @@
-"""SQLite ingest internals: the raw-count index holds only old events, user_event_counts
-and event_counts are caught up lazily, and a group is applied optimistically, then again
-isolated if a job fails."""
+"""SQLite ingest internals: the raw-count index holds only old events, event_counts is
+caught up lazily, and a group is applied optimistically, then again isolated if a job
+fails. (The per-user counts: test_sqlite_user_counts.py.)"""
 
 from __future__ import annotations
 
@@ -93,34 +93,6 @@ def test_new_events_skip_the_raw_index(store: SqliteStore) -> None:
         f"WHERE time < {RAW_INDEX_BEFORE_US}",
     )
     assert indexed == [(1,)]
-
-
-def test_user_event_counts_catch_up_when_read(store: SqliteStore) -> None:
-    ws = store.create_workspace("w", "UTC", NOW)
-    events = [
-        {"external_id": f"u{i % 3}", "name": "buy" if i % 2 else "view", "time": iso(NOW - i)}
-        for i in range(1, 61)
-    ]
-    track(store, ws.id, events)
-    # Ingest leaves the per-user counts to be folded in later...
-    assert rows(store, "SELECT count(*) FROM user_event_counts") == [(0,)]
-    assert rows(store, "SELECT from_event IS NOT NULL FROM counts_pending") == [(1,)]
-    # ...which a segment reading event counts does first.
-    draft = Segment(0, ws.id, "", "buyers", {"event": "buy", "op": "gte", "count": 10}, True)
-    segment = store.create_segment(ws.id, draft, NOW)
-    assert rows(store, "SELECT from_event FROM counts_pending") == [(None,)]
-    assert sorted(rows(store, "SELECT user_id, event_type, n FROM user_event_counts")) == sorted(
-        rows(store, "SELECT user_id, event_type, count(*) FROM events GROUP BY 1, 2")
-    )
-    # Each of u0, u1 and u2 bought 10 times.
-    assert rows(store, f"SELECT count(*) FROM segment_members WHERE segment = {segment.id}") == [
-        (3,)
-    ]
-    # Later events are counted for profiles loaded from the folded counts.
-    buys = [{"external_id": "new", "name": "buy", "time": iso(NOW - i)} for i in range(10)]
-    track(store, ws.id, buys)
-    members = rows(store, f"SELECT count(*) FROM segment_members WHERE segment = {segment.id}")
-    assert members == [(4,)]
 
 
 def test_a_failing_job_reruns_its_group_isolated_and_nothing_twice(store: SqliteStore) -> None:
@@ -249,34 +221,7 @@ def test_migration_6_keeps_counts_of_an_existing_store(tmp_path: Path) -> None:
             conn.execute(f"PRAGMA user_version = {number}")
         conn.execute("COMMIT")
         migrate(conn)
-        assert conn.execute("SELECT from_event FROM counts_pending").fetchall() == [(None,)]
+        assert conn.execute("SELECT series_from FROM counts_pending").fetchall() == [(None,)]
         names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
         assert "events_type_time" not in names
         assert "events_type_time_before" in names
-
-
-def test_the_lag_of_user_event_counts_is_bounded(
-    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr("eventtally.store.sqlite.FOLD_BACKLOG", 100)
-    monkeypatch.setattr("eventtally.store.sqlite.FOLD_CHUNK", 40)
-    ws = store.create_workspace("w", "UTC", NOW)
-    for batch in range(8):
-        track(
-            store,
-            ws.id,
-            [
-                {"external_id": f"u{i % 11}", "name": f"e{i % 3}", "time": iso(NOW - batch)}
-                for i in range(75)
-            ],
-        )
-    ((pending, last),) = rows(
-        store, "SELECT from_event, (SELECT max(id) FROM events) FROM counts_pending"
-    )
-    assert isinstance(pending, int)
-    assert isinstance(last, int)
-    assert last - pending < 100  # past the bound, each commit folds down below it
-    folded = f"SELECT user_id, event_type, count(*) FROM events WHERE id < {pending} GROUP BY 1, 2"
-    assert sorted(rows(store, "SELECT user_id, event_type, n FROM user_event_counts")) == sorted(
-        rows(store, folded)
-    )

@@ -18,10 +18,18 @@ from eventtally.domain.track import EventItem, Identity, TrackOutcome, TrackRequ
 from eventtally.store.ingest import Profile
 from eventtally.store.sqlite import DB_FILE, SqliteStore
 from eventtally.store.sqlite_tx import PendingWrites, SqliteTx, WriterCaches
+from eventtally.store.sqlite_user_counts import FILE as USER_COUNTS_FILE
 from tests.support import held
 
 NOW = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
 SECOND = 1_000_000
+
+
+@pytest.fixture(autouse=True)
+def no_background_folds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Events are folded into the per-user counts only when a read asks (PENDING_SCAN):
+    the stores compared lag by what their requests did, not by when a thread woke."""
+    monkeypatch.setattr("eventtally.store.sqlite.FOLD_SECONDS", 3600.0)
 
 
 def iso(us: int) -> str:
@@ -69,7 +77,8 @@ def one_at_a_time(store: SqliteStore, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def seed(data: Path) -> tuple[int, dict[str, str], list[str]]:
     """A store with users (ids, aliases, emails), events, purchases and segments; events
-    after the segments leave user_event_counts behind (a bulk load must fold them first).
+    after the segments are not in the per-user counts file yet (a bulk load counts them,
+    or past PENDING_SCAN folds them first).
     Returns the workspace, the app ids by name and the braze ids of two users."""
     store = SqliteStore.open(data)
     try:
@@ -103,7 +112,9 @@ def seed(data: Path) -> tuple[int, dict[str, str], list[str]]:
         store.track(ws, parse_track({"events": later}, NOW), NOW).result()
         with closing(sqlite3.connect(data / DB_FILE)) as conn:
             braze = [r[0] for r in conn.execute("SELECT braze_id FROM users ORDER BY id LIMIT 2")]
-            assert conn.execute("SELECT from_event FROM counts_pending").fetchone()[0] is not None
+            last = conn.execute("SELECT max(id) FROM events").fetchone()[0]
+        with closing(sqlite3.connect(data / USER_COUNTS_FILE)) as conn:
+            assert conn.execute("SELECT through FROM folded").fetchone()[0] <= last
     finally:
         store.close()
     return ws, apps, braze
@@ -171,15 +182,17 @@ SNAPSHOT = {
     "segment_members": "SELECT * FROM segment_members ORDER BY 1, 2",
     "segment_changes": "SELECT segment, time, delta FROM segment_changes ORDER BY rowid",
     "user_apps": "SELECT * FROM user_apps ORDER BY 1, 2",
-    # What user_event_counts says once every pending event is folded in.
+    # What the per-user counts say once every event after `through` is folded in.
     "user_event_counts": "SELECT user_id, event_type, sum(n) FROM (SELECT user_id, event_type, n "
-    "FROM user_event_counts UNION ALL SELECT user_id, event_type, 1 FROM events WHERE id >= "
-    "coalesce((SELECT from_event FROM counts_pending), 1 << 62)) GROUP BY 1, 2 ORDER BY 1, 2",
+    "FROM uc.user_event_counts UNION ALL SELECT user_id, event_type, 1 FROM events WHERE id >= "
+    "(SELECT through FROM uc.folded)) GROUP BY 1, 2 ORDER BY 1, 2",
 }
 
 
 def snapshot(store: SqliteStore) -> dict[str, list[tuple[Any, ...]]]:
     with closing(sqlite3.connect(f"file:{store.path}?mode=ro", uri=True)) as conn:
+        counts = store.path.parent / USER_COUNTS_FILE
+        conn.execute("ATTACH DATABASE ? AS uc", (f"file:{counts}?mode=ro",))
         return {name: conn.execute(sql).fetchall() for name, sql in SNAPSHOT.items()}
 
 
@@ -249,9 +262,9 @@ def bulk_profiles(store: SqliteStore, ws: int) -> dict[int, Profile]:
     users = every_user(store)
 
     def load(conn: sqlite3.Connection) -> dict[int, Profile]:
-        caches = WriterCaches()
+        caches = WriterCaches(store._user_counts)
         with undone(conn):
-            caches._prefetch_profiles(conn, caches.segment_rules(conn, ws), users)
+            caches._prefetch_profiles(conn, ws, caches.segment_rules(conn, ws), users)
         return dict(caches.profiles)
 
     return store._submit(load).result(10)
@@ -261,7 +274,8 @@ def single_profiles(store: SqliteStore, ws: int) -> dict[int, Profile]:
     users = every_user(store)
 
     def load(conn: sqlite3.Connection) -> dict[int, Profile]:
-        tx = SqliteTx(conn, ws, NOW, WriterCaches(), PendingWrites())
+        caches = WriterCaches(store._user_counts)
+        tx = SqliteTx(conn, ws, NOW, caches, PendingWrites())
         with undone(conn):
             return {user: tx.profile(user) for user in users}
 
@@ -282,13 +296,13 @@ def lookups(
             EventItem(i, identity, False, "e", NOW, None, {})
             for i, identity in enumerate(identities)
         ]
-        caches = WriterCaches()
+        caches = WriterCaches(store._user_counts)
         caches.group = [(ws, TrackRequest(events=items))]
         caches.prefetch(conn)
         assert caches.group is None
         bulk = [caches.users.get((ws, i.kind, i.value)) for i in identities]
         absent = [(ws, i.kind, i.value) in caches.absent for i in identities]
-        alone = SqliteTx(conn, ws, NOW, WriterCaches(), PendingWrites())
+        alone = SqliteTx(conn, ws, NOW, WriterCaches(store._user_counts), PendingWrites())
         after = SqliteTx(conn, ws, NOW, caches, PendingWrites())
         return (
             bulk,

@@ -43,7 +43,9 @@ def first_transaction_only(store: SqliteStore, ws: int, draft: Segment) -> Segme
     """What create_segment commits before it counts: the segment, members, snapshot."""
 
     def create(conn: sqlite3.Connection) -> Segment:
-        return sqlite_segments.create(conn, ws, draft, DEFAULT_TRACKED_LIMIT, NOW)
+        return sqlite_segments.create(
+            conn, store._user_counts, ws, draft, DEFAULT_TRACKED_LIMIT, NOW
+        )
 
     return store._write(create)
 
