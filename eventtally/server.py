@@ -17,7 +17,7 @@ from granian.server.embed import Server
 from starlette.types import ASGIApp
 
 from eventtally import logs
-from eventtally.gc_tuning import relax_full_collections
+from eventtally.gc_tuning import relax_collections
 from eventtally.settings import Settings
 from eventtally.store.base import Store
 from eventtally.web.app import create_app
@@ -57,7 +57,7 @@ def serve_asgi(
             on_ready()
         await serving
 
-    relax_full_collections()
+    relax_collections()
     asyncio.run(main())
 
 

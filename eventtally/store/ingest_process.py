@@ -204,7 +204,7 @@ def _child(data_dir: str, fd: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     from eventtally import logs
-    from eventtally.gc_tuning import relax_full_collections
+    from eventtally.gc_tuning import relax_collections
     from eventtally.store.sqlite import MAX_GROUP, READ_ONLY, Job, SqliteStore, Taken
 
     logs.configure()  # the writer's errors, as JSON lines on the server's stderr
@@ -216,7 +216,7 @@ def _child(data_dir: str, fd: int) -> None:
     # overlapped (measured: 10M-event store, 32 connections: 107,000 events/s with them,
     # 121,000 without; an import 12% less CPU).
     store = SqliteStore(Path(data_dir), writer_thread=False)
-    relax_full_collections()
+    relax_collections()
     done: list[_Answer] = []
     commits: list[float] = []
     store.commit_observer = commits.append
