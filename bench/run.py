@@ -58,6 +58,8 @@ ROWS = {
     "same series by GROUP BY over raw events (median)": "",
     "durable ingest, 75-event bodies": ">= 150,000",
     "ingest latency p99": "<= 50 ms",
+    "the same beside a series load (2 connections)": "(reported)",
+    "ingest latency p99 beside that series load": "(reported)",
     "series p99 under ingest load": "(reported)",
     "server RSS at rest / peak under ingest": "<= 300 MB",
     "clickhouse-server RSS at rest / peak under ingest": "",
@@ -402,6 +404,41 @@ def peak_rss(pids: list[int]) -> Iterator[dict[int, float]]:
         sampler.join()
 
 
+def add_ingest(
+    results: Results, store: str, rate_row: str, p99_row: str, report: dict[str, float]
+) -> None:
+    """An ingest phase's rate and p99 (none when wrk gave up waiting on some answers)."""
+    results.add(
+        rate_row,
+        store,
+        f"{report['rate'] * 75:,.0f} events/s",
+        report["rate"] * 75,
+        f"{report['rate']:.0f} req/s, non-2xx {report['non2xx']:.0f}{errors(report)}",
+    )
+    if report["timeouts"]:
+        # wrk leaves answers later than its timeout out of the percentiles: they would lie.
+        results.add(
+            p99_row,
+            store,
+            f"> {WRK_TIMEOUT} s",
+            None,
+            f"wrk counted {report['timeouts']:.0f} timeouts (no answer within {WRK_TIMEOUT} s); "
+            f"p50 of the answers within it {latency(report, 'p50')}",
+        )
+    elif report["requests"]:
+        results.add(
+            p99_row, store, f"{report['p99']:.1f} ms", report["p99"], f"p50 {report['p50']:.1f} ms"
+        )
+    else:
+        results.add(
+            p99_row,
+            store,
+            f"> {report['seconds']:.0f} s",
+            None,
+            f"no request answered within the {report['seconds']:.0f} s phase",
+        )
+
+
 def drive(run: Run, target: Target) -> None:
     """Series, the GROUP BY baseline, ingest, segmented ingest and import on one store."""
     results, store, label, fixture = run.results, target.name, LABELS[target.name], target.fixture
@@ -439,43 +476,20 @@ def drive(run: Run, target: Target) -> None:
             under.update(wrk(url, series_lua, max(1, run.seconds - 2), connections=2))
 
         with peak_rss(pids) as peaks:
+            alone = wrk(url, track_lua, run.seconds, connections=32, threads=2)
+            print(f"{label}: ingest beside a series load ...", flush=True)
             side = threading.Thread(target=series_under_load)
             side.start()
-            ingest = wrk(url, track_lua, run.seconds, connections=32, threads=2)
+            beside = wrk(url, track_lua, run.seconds, connections=32, threads=2)
             side.join()
-    results.add(
-        "durable ingest, 75-event bodies",
+    add_ingest(results, store, "durable ingest, 75-event bodies", "ingest latency p99", alone)
+    add_ingest(
+        results,
         store,
-        f"{ingest['rate'] * 75:,.0f} events/s",
-        ingest["rate"] * 75,
-        f"{ingest['rate']:.0f} req/s, non-2xx {ingest['non2xx']:.0f}{errors(ingest)}",
+        "the same beside a series load (2 connections)",
+        "ingest latency p99 beside that series load",
+        beside,
     )
-    if ingest["timeouts"]:
-        # wrk leaves answers later than its timeout out of the percentiles: they would lie.
-        results.add(
-            "ingest latency p99",
-            store,
-            f"> {WRK_TIMEOUT} s",
-            None,
-            f"wrk counted {ingest['timeouts']:.0f} timeouts (no answer within {WRK_TIMEOUT} s); "
-            f"p50 of the answers within it {latency(ingest, 'p50')}",
-        )
-    elif ingest["requests"]:
-        results.add(
-            "ingest latency p99",
-            store,
-            f"{ingest['p99']:.1f} ms",
-            ingest["p99"],
-            f"p50 {ingest['p50']:.1f} ms",
-        )
-    else:
-        results.add(
-            "ingest latency p99",
-            store,
-            f"> {run.seconds} s",
-            None,
-            f"no request answered within the {run.seconds} s phase",
-        )
     p99 = under.get("p99", float("nan"))
     results.add("series p99 under ingest load", store, f"{p99:.2f} ms", p99)
     results.add(
