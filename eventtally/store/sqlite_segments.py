@@ -71,7 +71,7 @@ def _check_tracked(conn: sqlite3.Connection, workspace_id: int, limit: int, but:
 
 def create(
     conn: sqlite3.Connection,
-    counts: UserCounts | None,
+    counts: UserCounts,
     workspace_id: int,
     segment: Segment,
     tracked_limit: int,
@@ -108,7 +108,7 @@ def create(
 
 def update(
     conn: sqlite3.Connection,
-    counts: UserCounts | None,
+    counts: UserCounts,
     workspace_id: int,
     segment_id: str,
     changes: SegmentChanges,
@@ -172,7 +172,7 @@ def _forget(conn: sqlite3.Connection, segment: int, now: int) -> None:
 
 
 def _profiles(
-    conn: sqlite3.Connection, counts: UserCounts | None, workspace_id: int, rule: Filter
+    conn: sqlite3.Connection, counts: UserCounts, workspace_id: int, rule: Filter
 ) -> dict[int, UserState]:
     """Every profile of the workspace, with only the parts `rule` reads."""
     reads = referenced(rule)
@@ -193,9 +193,7 @@ def _profiles(
     }
 
 
-def rebuild(
-    conn: sqlite3.Connection, counts: UserCounts | None, segment: Segment, now: int
-) -> None:
+def rebuild(conn: sqlite3.Connection, counts: UserCounts, segment: Segment, now: int) -> None:
     """Membership as every profile is now; for a tracked segment, its event series from
     every stored event of those members (architecture decision 5)."""
     rule = parse_filter(segment.filter)

@@ -179,8 +179,9 @@ class WriterCaches:
         rules: Sequence[SegmentRule],
         users: Iterable[int],
     ) -> None:
-        """Load the profiles of these users not cached, as SqliteTx.profile would: one row
-        per user, its parts aggregated into JSON by SQLite (no Python per stored row)."""
+        """Load the profiles of these users not cached, as SqliteTx.profile would: their
+        event counts in one read (user_event_counts), the rest one row per user, its
+        parts aggregated into JSON by SQLite (no Python per stored row)."""
         profiles = self.profiles
         missing = sorted(user for user in users if user not in profiles)
         if not missing:
