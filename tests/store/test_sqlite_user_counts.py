@@ -36,7 +36,7 @@ def track(store: SqliteStore, ws: int, events: list[dict[str, object]]) -> None:
         assert outcome.events_processed == len(part), outcome
 
 
-def purchases_of(users: int, buys: int, views: int) -> list[dict[str, object]]:
+def buys_and_views(users: int, buys: int, views: int) -> list[dict[str, object]]:
     """`buys` "buy" and `views` "view" events for each of users u0 .. u<users-1>."""
     return [
         {"external_id": f"u{u}", "name": name, "time": iso(NOW - (i + 1) * SECOND)}
@@ -67,6 +67,11 @@ def members(data: Path, segment: int) -> int:
     return value[0][0]
 
 
+def lose_counts_file(data: Path) -> None:
+    for name in (FILE, FILE + "-wal", FILE + "-shm"):
+        (data / name).unlink(missing_ok=True)
+
+
 def no_background_folds(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("eventtally.store.sqlite.FOLD_SECONDS", 3600.0)
 
@@ -78,7 +83,7 @@ def test_the_folder_catches_up_with_ingest(tmp_path: Path, monkeypatch: pytest.M
     try:
         ws = store.create_workspace("w", "UTC", NOW).id
         for users in (3, 5, 1):
-            track(store, ws, purchases_of(users, 4, 3))
+            track(store, ws, buys_and_views(users, 4, 3))
         (last,) = events_rows(tmp_path, "SELECT max(id) FROM events")[0]
         deadline = time.monotonic() + 20
         while through(tmp_path) <= last and time.monotonic() < deadline:
@@ -100,7 +105,7 @@ def test_profiles_count_the_events_not_yet_folded(
     store = SqliteStore.open(tmp_path)
     try:
         ws = store.create_workspace("w", "UTC", NOW).id
-        track(store, ws, purchases_of(3, 10, 5) + purchases_of(5, 9, 0))
+        track(store, ws, buys_and_views(3, 10, 5) + buys_and_views(5, 9, 0))
         assert through(tmp_path) == 1  # ingest leaves them to the folder
         segment = store.create_segment(ws, Segment(0, ws, "", "buyers", BUYERS, True), NOW)
         assert members(tmp_path, segment.id) == 3  # u0, u1 and u2 bought 10 times
@@ -121,7 +126,7 @@ def test_a_fold_takes_no_write_lock_on_the_events(
     store = SqliteStore.open(tmp_path)
     try:
         ws = store.create_workspace("w", "UTC", NOW).id
-        track(store, ws, purchases_of(4, 2, 2))
+        track(store, ws, buys_and_views(4, 2, 2))
         counts = UserCounts(tmp_path, tmp_path / DB_FILE)
         counts.conn.execute("PRAGMA busy_timeout = 100")  # a wait for the lock fails
         try:
@@ -137,8 +142,7 @@ def test_a_fold_takes_no_write_lock_on_the_events(
 def schema_8(data: Path, folded_before: int | None) -> None:
     """Make a closed store look as schema 8 left it: the per-user counts in the events'
     file, those of the events from `folded_before` on (None: none) not yet folded in."""
-    for name in (FILE, FILE + "-wal", FILE + "-shm"):
-        (data / name).unlink(missing_ok=True)
+    lose_counts_file(data)
     with closing(sqlite3.connect(data / DB_FILE, isolation_level=None)) as conn:
         conn.execute(
             "CREATE TABLE user_event_counts (user_id INTEGER NOT NULL, event_type INTEGER "
@@ -161,7 +165,7 @@ def test_the_counts_of_a_schema_8_store_move_to_their_file(
     no_background_folds(monkeypatch)
     store = SqliteStore.open(tmp_path)
     ws = store.create_workspace("w", "UTC", NOW).id
-    track(store, ws, purchases_of(3, 10, 2) + purchases_of(2, 4, 0))
+    track(store, ws, buys_and_views(3, 10, 2) + buys_and_views(2, 4, 0))
     store.close()
     schema_8(tmp_path, folded_before)
     legacy = events_rows(tmp_path, "SELECT * FROM user_event_counts ORDER BY 1, 2")
@@ -185,10 +189,9 @@ def test_a_lost_counts_file_is_counted_again_from_the_events(
     monkeypatch.setattr("eventtally.store.sqlite.FOLD_SECONDS", 0.01)
     store = SqliteStore.open(tmp_path)
     ws = store.create_workspace("w", "UTC", NOW).id
-    track(store, ws, purchases_of(4, 10, 1))
+    track(store, ws, buys_and_views(4, 10, 1))
     store.close()
-    for name in (FILE, FILE + "-wal", FILE + "-shm"):
-        (tmp_path / name).unlink(missing_ok=True)
+    lose_counts_file(tmp_path)
     no_background_folds(monkeypatch)
     store = SqliteStore.open(tmp_path)
     try:
