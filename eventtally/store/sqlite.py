@@ -154,7 +154,6 @@ class SqliteStore(Store):
         self.path = data_dir / DB_FILE
         self._local = threading.local()
         self._queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
-        self._caches = WriterCaches()
         # Writer only: while a group is applied optimistically (no savepoints), its track
         # requests add their rows here, written in a few statements before it commits.
         # (Should any job fail, the whole attempt, these rows with it, is thrown away.)
@@ -177,7 +176,7 @@ class SqliteStore(Store):
         self._writer_conn = connect(self.path)
         # Before migrating: up to schema 8 the events' file held the per-user counts.
         self._user_counts = UserCounts(data_dir, self.path)
-        self._caches.user_counts = self._user_counts
+        self._caches = WriterCaches(self._user_counts)
         migrate(self._writer_conn)
         if writer_thread:  # else whoever opened the store runs `run_writer` itself
             self._thread.start()

@@ -54,7 +54,7 @@ class WriterCaches:
     blocklisting an event while the server runs, say); then everything is dropped.
     """
 
-    def __init__(self, user_counts: UserCounts | None = None) -> None:
+    def __init__(self, user_counts: UserCounts) -> None:
         self.version = -1
         self.apps: dict[tuple[int, str], int] = {}
         self.event_types: dict[tuple[int, str], tuple[int, bool]] = {}
@@ -209,7 +209,7 @@ class WriterCaches:
 
 def user_event_counts(
     conn: sqlite3.Connection,
-    counts: UserCounts | None,
+    counts: UserCounts,
     workspace_id: int,
     users: Sequence[int] | None,
 ) -> dict[int, dict[str, int]]:
@@ -217,8 +217,6 @@ def user_event_counts(
     the workspace's events, by name, exact in the writer's transaction: what the counts
     file has folded (sqlite_user_counts), plus the events after it, counted here. Past
     PENDING_SCAN of those, they are folded first."""
-    if counts is None:
-        raise RuntimeError("per-user event counts are read on the writer only")
     (last,) = conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()
     through, folded = counts.read(users)
     if last - through >= PENDING_SCAN:
