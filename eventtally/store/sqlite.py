@@ -166,6 +166,10 @@ class SqliteStore(Store):
         self.series_fold_events = SERIES_FOLD_EVENTS
         self._series_lag = True
         self._thread = threading.Thread(target=self._run, name="eventtally-writer", daemon=True)
+        # The writer that adds the events folds them into the per-user counts: with an
+        # ingest process, that is the child's, not this thread (one folder, not two taking
+        # turns on the counts file's lock).
+        self._thread_folds = not ingest_process
         # Track requests applied by a child process (ingest_process.py), or by the thread.
         self._ingest: IngestProcess | None = None
         # A data directory on a read-only volume still serves reads; writes get 503.
@@ -209,16 +213,20 @@ class SqliteStore(Store):
 
     # The writer --------------------------------------------------------------------------
     def _run(self) -> None:
-        self.run_writer(self._take_queued)
+        self.run_writer(self._take_queued, fold_user_counts=self._thread_folds)
 
-    def run_writer(self, take: Callable[[float | None], Taken | None]) -> None:
+    def run_writer(
+        self, take: Callable[[float | None], Taken | None], fold_user_counts: bool = True
+    ) -> None:
         """The writer's loop, on the write connection: commit each group of jobs `take`
         gives until it says stop. `take(timeout)` waits for jobs up to `timeout` seconds
         (None: for ever) and returns None when none came; then the writer folds what
         event_counts lags. The writer thread takes jobs from the queue `_submit` fills;
-        an ingest process's only thread takes them from its pipe (ingest_process.py)."""
+        an ingest process's only thread takes them from its pipe (ingest_process.py).
+        With `fold_user_counts`, a thread beside it folds the events into the per-user
+        counts (sqlite_user_counts.Folder)."""
         conn = self._writer_conn
-        folder = Folder(self.path.parent, self.path, FOLD_SECONDS)
+        folder = Folder(self.path.parent, self.path, FOLD_SECONDS) if fold_user_counts else None
         while True:
             taken = take(SERIES_FOLD_SECONDS if self._series_lag else None)
             if taken is None:
@@ -239,7 +247,8 @@ class SqliteStore(Store):
             if stop:
                 break
         self._fold_series_when_idle(conn)
-        folder.stop()
+        if folder is not None:
+            folder.stop()
         self._user_counts.close()
         conn.close()
 

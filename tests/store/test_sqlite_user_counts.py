@@ -5,6 +5,7 @@ schema-8 store, and counted again from the events when the file is lost."""
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from contextlib import closing
 from datetime import UTC, datetime
@@ -91,6 +92,23 @@ def test_the_folder_catches_up_with_ingest(tmp_path: Path, monkeypatch: pytest.M
         assert through(tmp_path) == last + 1
         folded = "SELECT user_id, event_type, n FROM user_event_counts ORDER BY 1, 2"
         assert counts_rows(tmp_path, folded) == events_rows(tmp_path, BY_EVENTS)
+    finally:
+        store.close()
+
+
+def test_with_an_ingest_process_only_its_writer_folds(tmp_path: Path) -> None:
+    store = SqliteStore.open(tmp_path, ingest_process=True)
+    try:
+        # The parent's writer thread adds no events: a folder of its own would only take
+        # turns with the child's on the counts file's lock.
+        assert "eventtally-counts" not in {thread.name for thread in threading.enumerate()}
+        ws = store.create_workspace("w", "UTC", NOW).id
+        track(store, ws, buys_and_views(4, 3, 2))
+        (last,) = events_rows(tmp_path, "SELECT max(id) FROM events")[0]
+        deadline = time.monotonic() + 20
+        while through(tmp_path) <= last and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert through(tmp_path) == last + 1
     finally:
         store.close()
 
