@@ -176,7 +176,9 @@ SNAPSHOT = {
     # braze ids of new users are random: the rest of each row must match.
     "users": "SELECT id, workspace_id, external_id, alias, email, phone, attributes, updated_at "
     "FROM users ORDER BY id",
-    "events": "SELECT * FROM events ORDER BY id",
+    # The events of one write are stored kind by kind (PendingWrites): ids say only that.
+    "events": "SELECT event_type, user_id, app, time, properties, segments FROM events "
+    "ORDER BY 1, 2, 3, 4, 5, 6",
     "purchases": "SELECT * FROM purchases ORDER BY id",
     "event_counts": "SELECT * FROM event_counts ORDER BY 1, 2, 3, 4",
     "segment_members": "SELECT * FROM segment_members ORDER BY 1, 2",
