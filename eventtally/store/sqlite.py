@@ -165,11 +165,15 @@ class SqliteStore(Store):
         # whether it may lag now (writer thread only): then an idle writer folds them.
         self.series_fold_events = SERIES_FOLD_EVENTS
         self._series_lag = True
-        self._thread = threading.Thread(target=self._run, name="eventtally-writer", daemon=True)
         # The writer that adds the events folds them into the per-user counts: with an
         # ingest process, that is the child's, not this thread (one folder, not two taking
         # turns on the counts file's lock).
-        self._thread_folds = not ingest_process
+        self._thread = threading.Thread(
+            target=self.run_writer,
+            args=(self._take_queued, not ingest_process),
+            name="eventtally-writer",
+            daemon=True,
+        )
         # Track requests applied by a child process (ingest_process.py), or by the thread.
         self._ingest: IngestProcess | None = None
         # A data directory on a read-only volume still serves reads; writes get 503.
@@ -212,9 +216,6 @@ class SqliteStore(Store):
         return f"SqliteStore({str(self.path)!r})"
 
     # The writer --------------------------------------------------------------------------
-    def _run(self) -> None:
-        self.run_writer(self._take_queued, fold_user_counts=self._thread_folds)
-
     def run_writer(
         self, take: Callable[[float | None], Taken | None], fold_user_counts: bool = True
     ) -> None:

@@ -73,6 +73,15 @@ def lose_counts_file(data: Path) -> None:
         (data / name).unlink(missing_ok=True)
 
 
+def wait_folded(data: Path) -> None:
+    """Until the folder has counted every stored event (or 20 s passed)."""
+    (last,) = events_rows(data, "SELECT max(id) FROM events")[0]
+    deadline = time.monotonic() + 20
+    while through(data) <= last and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert through(data) == last + 1
+
+
 def no_background_folds(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("eventtally.store.sqlite.FOLD_SECONDS", 3600.0)
 
@@ -85,11 +94,7 @@ def test_the_folder_catches_up_with_ingest(tmp_path: Path, monkeypatch: pytest.M
         ws = store.create_workspace("w", "UTC", NOW).id
         for users in (3, 5, 1):
             track(store, ws, buys_and_views(users, 4, 3))
-        (last,) = events_rows(tmp_path, "SELECT max(id) FROM events")[0]
-        deadline = time.monotonic() + 20
-        while through(tmp_path) <= last and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert through(tmp_path) == last + 1
+        wait_folded(tmp_path)
         folded = "SELECT user_id, event_type, n FROM user_event_counts ORDER BY 1, 2"
         assert counts_rows(tmp_path, folded) == events_rows(tmp_path, BY_EVENTS)
     finally:
@@ -104,11 +109,7 @@ def test_with_an_ingest_process_only_its_writer_folds(tmp_path: Path) -> None:
         assert "eventtally-counts" not in {thread.name for thread in threading.enumerate()}
         ws = store.create_workspace("w", "UTC", NOW).id
         track(store, ws, buys_and_views(4, 3, 2))
-        (last,) = events_rows(tmp_path, "SELECT max(id) FROM events")[0]
-        deadline = time.monotonic() + 20
-        while through(tmp_path) <= last and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert through(tmp_path) == last + 1
+        wait_folded(tmp_path)
     finally:
         store.close()
 
