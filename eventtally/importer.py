@@ -1,4 +1,5 @@
-"""`eventtally import`: a JSONL file of Braze objects straight into the store.
+"""`eventtally import`: a file of Braze objects (JSONL, or CSV rows of events) straight
+into the store.
 
 Items go through exactly the API's path (parse_track, then the store's ingest rules:
 validation, clamping, catalogue, profiles), 75 items per array per request as the API
@@ -67,16 +68,17 @@ class _Chunk:
         return sum(len(values) for values in self.body.values())
 
 
-def import_lines(
+def import_entries(
     store: Store,
     workspace_id: int,
-    lines: Iterable[str],
+    entries: Iterable[jsonl.Entry],
     *,
     strict: bool = False,
     on_progress: Callable[[int], None] | None = None,
     clock: Callable[[], int] = now_us,
 ) -> ImportSummary:
-    """Import every item; unusable lines are skipped (or, with `strict`, stop the import)."""
+    """Import every item of the input (`jsonl.by_line`, `csv_events.CsvEvents`); unusable
+    lines are skipped (or, with `strict`, stop the import)."""
     summary = ImportSummary()
     pending: deque[tuple[_Chunk, Future[TrackOutcome], list[Rejection]]] = deque()
 
@@ -106,7 +108,7 @@ def import_lines(
 
     chunk = _Chunk()
     try:
-        for entry in jsonl.by_line(lines):
+        for entry in entries:
             if isinstance(entry, jsonl.BadLine):
                 if strict:
                     raise ImportAborted(f"line {entry.line}: {entry.reason}")

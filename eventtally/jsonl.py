@@ -27,6 +27,9 @@ class BadLine:
     reason: str
 
 
+# What an input gives the importer: a usable line's number and its items by array, or why
+# a line is unusable.
+Entry = tuple[int, dict[Array, list[Any]]] | BadLine
 _decode = msgspec.json.Decoder().decode
 
 
@@ -59,7 +62,7 @@ def parse_line(text: str) -> dict[Array, list[Any]]:
     return found
 
 
-def by_line(lines: Iterable[str]) -> Iterator[tuple[int, dict[Array, list[Any]]] | BadLine]:
+def by_line(lines: Iterable[str]) -> Iterator[Entry]:
     """Every usable line's number and items by array, and every unusable line with why."""
     for number, text in enumerate(lines, start=1):
         if not text or text.isspace():

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import random
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -11,8 +13,8 @@ import pytest
 
 from eventtally import jsonl
 from eventtally.cli import main
-from eventtally.importer import ImportAborted, import_lines
-from eventtally.store.sqlite import SqliteStore
+from eventtally.importer import ImportAborted, import_entries
+from eventtally.store.sqlite import DB_FILE, SqliteStore
 from tests.smoke.server import eventtally, init, serving
 from tests.support import running_api
 
@@ -38,7 +40,7 @@ def test_import_applies_the_api_rules_and_reports_lines(tmp_path: Path) -> None:
     store = SqliteStore.open(tmp_path)
     try:
         workspace = store.create_workspace("w", "UTC", 0)
-        summary = import_lines(store, workspace.id, LINES)
+        summary = import_entries(store, workspace.id, jsonl.by_line(LINES))
         assert (summary.events, summary.attributes, summary.purchases) == (2, 1, 0)
         assert [(b.line, b.reason) for b in summary.bad_lines] == [
             (3, "not JSON (Expecting value at column 1)"),
@@ -53,23 +55,34 @@ def test_import_applies_the_api_rules_and_reports_lines(tmp_path: Path) -> None:
             (5, "events", "'app_id' is not a known app"),
         ]
         with pytest.raises(ImportAborted, match="line 3: not JSON"):
-            import_lines(store, workspace.id, LINES, strict=True)
+            import_entries(store, workspace.id, jsonl.by_line(LINES), strict=True)
     finally:
         store.close()
 
 
-def test_import_equals_the_api(tmp_path: Path) -> None:
+def stored_events(data: Path) -> list[tuple[str, str, int, str | None]]:
+    """Every event of a SQLite store as (user, name, time, properties), sorted."""
+    with closing(sqlite3.connect(data / DB_FILE)) as conn:
+        rows: list[tuple[str, str, int, str | None]] = conn.execute(
+            "SELECT u.external_id, t.name, e.time, e.properties FROM events e "
+            "JOIN users u ON u.id = e.user_id JOIN event_types t ON t.id = e.event_type "
+            "ORDER BY 1, 2, 3, 4"
+        ).fetchall()
+    return rows
+
+
+@pytest.mark.parametrize("form", ["jsonl", "csv"])
+def test_import_equals_the_api(tmp_path: Path, form: str) -> None:
     rng = random.Random(5)
     events = [
         {
             "external_id": f"u{rng.randrange(50)}",
             "name": rng.choice(["open", "buy"]),
             "time": f"2025-03-{rng.randrange(1, 29):02d}T{rng.randrange(24):02d}:17:00Z",
+            "properties": {"n": rng.randrange(-5, 1000), "paid": rng.random() < 0.5},
         }
         for _ in range(1000)
     ]
-    path = tmp_path / "events.jsonl"
-    path.write_text("".join(json.dumps(e) + "\n" for e in events))
     with running_api(tmp_path / "api") as api:
         for i in range(0, len(events), 75):
             assert api.track({"events": events[i : i + 75]}).status_code == 201
@@ -77,9 +90,29 @@ def test_import_equals_the_api(tmp_path: Path) -> None:
             api.series(event=name, length=31, ending_at="2025-04-01").json()
             for name in ("open", "buy")
         ]
+    options: list[str] = []
+    if form == "jsonl":
+        path = tmp_path / "events.jsonl"
+        path.write_text("".join(json.dumps(e) + "\n" for e in events))
+    else:  # a column named for its field, and others mapped (one of them typed)
+        path = tmp_path / "events.csv"
+        path.write_text(
+            "who,name,time,n,paid\n"
+            + "".join(
+                f"{e['external_id']},{e['name']},{e['time']},{e['properties']['n']},"
+                f"{str(e['properties']['paid']).upper()}\n"
+                for e in events
+            )
+        )
+        options = [
+            "--map=external_id=who",
+            "--map=properties.n:integer=n",
+            "--map=properties.paid:boolean=paid",
+        ]
     data = tmp_path / "imported"
     init(data, "UTC")
-    assert main(["import", str(path), "--data", str(data), "--quiet"]) == 0
+    assert main(["import", str(path), "--data", str(data), "--quiet", *options]) == 0
+    assert stored_events(data) == stored_events(tmp_path / "api")
     with serving(data) as server:
         key = json.loads(
             eventtally(

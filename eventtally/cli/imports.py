@@ -1,10 +1,10 @@
-"""`eventtally import`: JSONL straight into the store, with a progress bar."""
+"""`eventtally import`: JSONL or CSV straight into the store, with a progress bar."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
@@ -19,8 +19,10 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from eventtally import jsonl
 from eventtally.cli.common import CliError, add, emit, find_workspace
-from eventtally.importer import import_lines
+from eventtally.csv_events import CsvEvents, MappingError
+from eventtally.importer import import_entries
 from eventtally.store.base import Store
 
 PROGRESS_EVERY = 4096  # lines
@@ -28,6 +30,9 @@ PROGRESS_EVERY = 4096  # lines
 
 def cmd_import(args: argparse.Namespace, store: Store) -> None:
     workspace = find_workspace(store, args.workspace)
+    csv_input = (args.format or ("csv" if args.file.lower().endswith(".csv") else "jsonl")) == "csv"
+    if args.map and not csv_input:
+        raise CliError("--map maps the columns of CSV input (--format csv, or a .csv file)")
     with _input(args.file) as (stream, total):
         progress = Progress(
             TextColumn("importing"),
@@ -52,7 +57,21 @@ def cmd_import(args: argparse.Namespace, store: Store) -> None:
                     yield line
                 progress.update(task, completed=read)
 
-            summary = import_lines(store, workspace.id, lines(), strict=args.strict)
+            entries: Iterable[jsonl.Entry]
+            if csv_input:
+                try:
+                    entries = CsvEvents(lines(), args.map)
+                except MappingError as exc:
+                    raise CliError(str(exc)) from None
+                if entries.ignored:
+                    progress.console.print(
+                        f"ignored columns: {', '.join(entries.ignored)}",
+                        markup=False,
+                        highlight=False,
+                    )
+            else:
+                entries = jsonl.by_line(lines())
+            summary = import_entries(store, workspace.id, entries, strict=args.strict)
     err = Console(stderr=True, soft_wrap=True)
     for bad in summary.bad_lines:
         err.print(f"line {bad.line}: {bad.reason}", markup=False, highlight=False)
@@ -95,13 +114,30 @@ def register(commands: Any) -> None:
         commands,
         "import",
         cmd_import,
-        "Import a JSONL file of Braze objects straight into the store (also while serving).",
+        "Import a JSONL or CSV file of Braze objects straight into the store (also while serving).",
         workspace=True,
         json=True,
         ingest=True,
     )
     imports.add_argument(
-        "file", help="JSONL: a Braze event object or a /users/track body a line; - for stdin"
+        "file",
+        help="JSONL: a Braze event object or a /users/track body a line; CSV: a header row, "
+        "then an event a row (docs/import.md); - for stdin",
+    )
+    imports.add_argument(
+        "--format",
+        choices=["jsonl", "csv"],
+        help="the input's format (default: csv for a .csv file, else jsonl)",
+    )
+    imports.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="FIELD[:TYPE]=COLUMN",
+        help="CSV: fill an event field (name, time, external_id, app_id, "
+        "user_alias.alias_name, properties.KEY, ...) from this column; a property may be "
+        "typed: string (default), integer, float, boolean. A column headed with a field's "
+        "name fills it without --map",
     )
     imports.add_argument(
         "--strict", action="store_true", help="stop at the first unusable line (default: skip it)"
