@@ -4,6 +4,10 @@ into the store.
 Items go through exactly the API's path (parse_track, then the store's ingest rules:
 validation, clamping, catalogue, profiles), 75 items per array per request as the API
 takes them, many requests in flight so the store's writer commits them in groups.
+
+Each request carries an idempotency key made of its first line and its items (contract
+8.24, the store's own mechanism): an import cut short (Ctrl-C, a crash, a full disk)
+and run again within the retention stores only what the first run had not committed.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eventtally import jsonl
+from eventtally.domain.idempotency import Idempotency, body_hash
 from eventtally.domain.track import MAX_ITEMS_PER_ARRAY, TrackOutcome, parse_track
 from eventtally.errors import EventtallyError
 from eventtally.store.base import Store
@@ -41,6 +46,8 @@ class ImportSummary:
     purchases: int = 0
     rejected: list[Rejection] = field(default_factory=list)
     bad_lines: list[jsonl.BadLine] = field(default_factory=list)
+    # Items of requests an earlier run of the same import had committed: not applied again.
+    already_stored: int = 0
 
 
 def now_us() -> int:
@@ -75,15 +82,22 @@ def import_entries(
     *,
     strict: bool = False,
     on_progress: Callable[[int], None] | None = None,
+    retention_s: int,
     clock: Callable[[], int] = now_us,
 ) -> ImportSummary:
     """Import every item of the input (`jsonl.by_line`, `csv_events.CsvEvents`); unusable
-    lines are skipped (or, with `strict`, stop the import)."""
+    lines are skipped (or, with `strict`, stop the import). The requests' idempotency keys
+    are kept `retention_s` seconds."""
     summary = ImportSummary()
     pending: deque[tuple[_Chunk, Future[TrackOutcome], list[Rejection]]] = deque()
 
     def settle(chunk: _Chunk, future: Future[TrackOutcome], parse_errors: list[Rejection]) -> None:
         outcome = future.result()
+        if on_progress is not None:
+            on_progress(chunk.size())
+        if outcome.replayed:
+            summary.already_stored += chunk.size()
+            return
         summary.attributes += outcome.attributes_processed
         summary.events += outcome.events_processed
         summary.purchases += outcome.purchases_processed
@@ -92,8 +106,6 @@ def import_entries(
             Rejection(chunk.lines[e.input_array][e.index], e.input_array, e.type)
             for e in outcome.errors
         ]
-        if on_progress is not None:
-            on_progress(chunk.size())
 
     def submit(chunk: _Chunk) -> None:
         now = clock()
@@ -102,7 +114,10 @@ def import_entries(
             Rejection(chunk.lines[e.input_array][e.index], e.input_array, e.type)
             for e in request.errors
         ]
-        pending.append((chunk, store.track(workspace_id, request, now), parse_errors))
+        digest = body_hash(chunk.body)
+        first = min(lines[0] for lines in chunk.lines.values())
+        key = Idempotency(f"import:{first}:{digest[:32]}", digest, retention_s * 1_000_000)
+        pending.append((chunk, store.track(workspace_id, request, now, key), parse_errors))
         while len(pending) > IN_FLIGHT or (pending and pending[0][1].done()):
             settle(*pending.popleft())
 

@@ -87,8 +87,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "idempotency_retention",
         3600,
-        "Seconds an `Idempotency-Key` of `POST /users/track` is remembered (contract 8.24); "
-        "a reuse after that is a new request.",
+        "Seconds an `Idempotency-Key` of `POST /users/track` (and the key of each request "
+        "of `eventtally import`: docs/import.md) is remembered (contract 8.24); a reuse "
+        "after that is a new request.",
     ),
 )
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import random
 import sqlite3
+import subprocess
+import sys
+import time
 from contextlib import closing
 from pathlib import Path
 
@@ -40,7 +43,7 @@ def test_import_applies_the_api_rules_and_reports_lines(tmp_path: Path) -> None:
     store = SqliteStore.open(tmp_path)
     try:
         workspace = store.create_workspace("w", "UTC", 0)
-        summary = import_entries(store, workspace.id, jsonl.by_line(LINES))
+        summary = import_entries(store, workspace.id, jsonl.by_line(LINES), retention_s=60)
         assert (summary.events, summary.attributes, summary.purchases) == (2, 1, 0)
         assert [(b.line, b.reason) for b in summary.bad_lines] == [
             (3, "not JSON (Expecting value at column 1)"),
@@ -55,7 +58,7 @@ def test_import_applies_the_api_rules_and_reports_lines(tmp_path: Path) -> None:
             (5, "events", "'app_id' is not a known app"),
         ]
         with pytest.raises(ImportAborted, match="line 3: not JSON"):
-            import_entries(store, workspace.id, jsonl.by_line(LINES), strict=True)
+            import_entries(store, workspace.id, jsonl.by_line(LINES), strict=True, retention_s=60)
     finally:
         store.close()
 
@@ -184,3 +187,94 @@ def test_a_line_the_api_would_refuse_as_json_is_unusable(line: str) -> None:
     entry = next(jsonl.by_line([line]))
     assert isinstance(entry, jsonl.BadLine)
     assert entry.reason.startswith("not JSON (")
+
+
+def events_file(path: Path, count: int) -> Path:
+    path.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "external_id": f"u{i % 997}",
+                    "name": "bulk",
+                    "time": f"2025-02-{1 + i % 28:02d}T02:02:02Z",
+                    "properties": {"i": i},
+                }
+            )
+            + "\n"
+            for i in range(count)
+        )
+    )
+    return path
+
+
+def stored_count(data: Path) -> int:
+    with closing(sqlite3.connect(data / DB_FILE)) as conn:
+        (count,) = conn.execute("SELECT count(*) FROM events").fetchone()
+    return int(count)
+
+
+def imported(data: Path, path: Path) -> dict[str, int]:
+    done = eventtally("import", str(path), "--data", str(data), "--quiet", "--json")
+    assert done.returncode == 0, done.stderr
+    result: dict[str, int] = json.loads(done.stdout)
+    return result
+
+
+def test_an_import_run_again_stores_only_what_was_not_committed(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    init(data, "UTC")
+    whole = events_file(tmp_path / "whole.jsonl", 3000)
+    # What a run cut short after 1,500 lines had committed: its first 20 requests.
+    head = tmp_path / "head.jsonl"
+    head.write_text("".join(whole.read_text().splitlines(keepends=True)[:1500]))
+    assert imported(data, head)["events_processed"] == 1500
+    again = imported(data, whole)
+    assert (again["events_processed"], again["already_stored"]) == (1500, 1500)
+    assert stored_events(data) == sorted(set(stored_events(data)))  # no event twice
+    assert stored_count(data) == 3000
+    assert imported(data, whole)["already_stored"] == 3000
+    assert stored_count(data) == 3000
+
+
+def ingest_children(data: Path) -> list[int]:
+    """PIDs of the ingest processes applying requests to this data directory."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            command = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:  # not a process, or gone
+            continue
+        if b"eventtally.store.ingest_process" in command and str(data).encode() in command:
+            found.append(int(proc.name))
+    return found
+
+
+@pytest.mark.slow
+def test_an_import_killed_midway_resumes_exactly(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    init(data, "UTC")
+    path = events_file(tmp_path / "events.jsonl", 300_000)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "eventtally.cli", "import", str(path), "--data", str(data)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while stored_count(data) == 0 and process.poll() is None:
+            assert time.monotonic() < deadline, "the import stored nothing in 60 s"
+            time.sleep(0.02)
+    finally:
+        process.kill()
+        process.wait(timeout=15)
+    # The ingest process commits what it holds and exits once its parent is gone.
+    deadline = time.monotonic() + 30
+    while ingest_children(data):
+        assert time.monotonic() < deadline, "the ingest process outlived the import"
+        time.sleep(0.05)
+    before = stored_count(data)
+    assert 0 < before < 300_000, "the import was not cut short"
+    again = imported(data, path)
+    assert again["already_stored"] == before
+    assert again["events_processed"] == 300_000 - before
+    assert stored_count(data) == 300_000

@@ -23,6 +23,7 @@ from eventtally import jsonl
 from eventtally.cli.common import CliError, add, emit, find_workspace
 from eventtally.csv_events import CsvEvents, MappingError
 from eventtally.importer import import_entries
+from eventtally.settings import Settings
 from eventtally.store.base import Store
 
 PROGRESS_EVERY = 4096  # lines
@@ -71,7 +72,13 @@ def cmd_import(args: argparse.Namespace, store: Store) -> None:
                     )
             else:
                 entries = jsonl.by_line(lines())
-            summary = import_entries(store, workspace.id, entries, strict=args.strict)
+            summary = import_entries(
+                store,
+                workspace.id,
+                entries,
+                strict=args.strict,
+                retention_s=Settings.load().idempotency_retention,
+            )
     err = Console(stderr=True, soft_wrap=True)
     for bad in summary.bad_lines:
         err.print(f"line {bad.line}: {bad.reason}", markup=False, highlight=False)
@@ -89,10 +96,16 @@ def cmd_import(args: argparse.Namespace, store: Store) -> None:
             "purchases_processed": summary.purchases,
             "rejected": len(summary.rejected),
             "unusable_lines": len(summary.bad_lines),
+            "already_stored": summary.already_stored,
         },
         f"imported {summary.events} events, {summary.attributes} attributes, "
         f"{summary.purchases} purchases; {len(summary.rejected)} items rejected, "
-        f"{len(summary.bad_lines)} lines unusable",
+        f"{len(summary.bad_lines)} lines unusable"
+        + (
+            f"; {summary.already_stored} items stored by an earlier run, skipped"
+            if summary.already_stored
+            else ""
+        ),
     )
 
 

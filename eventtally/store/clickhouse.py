@@ -276,7 +276,7 @@ class ClickHouseStore(Store):
                 workspace_id, (job.request for job in jobs if job.workspace_id == workspace_id)
             )
         group = Group()
-        records: dict[tuple[int, str], Recorded] = {}
+        records = self._recorded([job for job in jobs if job.idempotency is not None])
         for job in jobs:
             try:
                 outcome = self._apply(job, group, records)
@@ -292,8 +292,7 @@ class ClickHouseStore(Store):
     ) -> TrackOutcome:
         slot = (job.workspace_id, job.idempotency.key) if job.idempotency else None
         if job.idempotency is not None and slot is not None:
-            recorded = records.get(slot) or self._recorded(*slot)
-            again = replay(recorded, job.idempotency, job.now)
+            again = replay(records.get(slot), job.idempotency, job.now)
             if again is not None:
                 return again
         tx = IngestJob(self._caches, group, job.workspace_id, job.now, self.clock)
@@ -314,17 +313,24 @@ class ClickHouseStore(Store):
         group.take(tx, self._caches)
         return outcome
 
-    def _recorded(self, workspace_id: int, key: str) -> Recorded | None:
-        rows = self.conn.query(
-            "SELECT argMax(body_hash, version), argMax(outcome, version), "
-            "argMax(expires_at, version) FROM {db}.idempotency "
-            "WHERE workspace_id = %(w)s AND key = %(k)s GROUP BY key",
-            {"w": workspace_id, "k": key},
-        )
-        if not rows:
-            return None
-        body_hash, outcome, expires_at = rows[0]
-        return Recorded(body_hash, outcome.encode(), expires_at)
+    def _recorded(self, jobs: list[_Track]) -> dict[tuple[int, str], Recorded]:
+        """The recorded outcomes of these jobs' idempotency keys, a query per workspace (an
+        import sends a key with every request: one query each cost more than the insert)."""
+        keys: dict[int, set[str]] = {}
+        for job in jobs:
+            assert job.idempotency is not None
+            keys.setdefault(job.workspace_id, set()).add(job.idempotency.key)
+        found: dict[tuple[int, str], Recorded] = {}
+        for workspace_id, wanted in keys.items():
+            rows = self.conn.query(
+                "SELECT key, argMax(body_hash, version), argMax(outcome, version), "
+                "argMax(expires_at, version) FROM {db}.idempotency "
+                "WHERE workspace_id = %(w)s AND key IN %(k)s GROUP BY key",
+                {"w": workspace_id, "k": tuple(sorted(wanted))},
+            )
+            for key, body_hash, outcome, expires_at in rows:
+                found[(workspace_id, key)] = Recorded(body_hash, outcome.encode(), expires_at)
+        return found
 
     def _purge_expired_keys(self, now: int) -> None:
         """Drop the partitions (days of expiry) of idempotency keys that have all expired."""
