@@ -14,7 +14,7 @@ from eventtally.domain.model import Segment, SegmentChanges, SeriesQuery
 from eventtally.domain.track import parse_track
 from eventtally.errors import Unavailable
 from eventtally.store import sqlite_segments
-from eventtally.store.base import DEFAULT_TRACKED_LIMIT
+from eventtally.store.base import DEFAULT_TRACKED_LIMIT, SLOT_US
 from eventtally.store.sqlite import SqliteStore
 from tests.store.test_sqlite_ingest import HOURS, NOW, by_hour, rows, spread, track
 
@@ -43,6 +43,7 @@ def first_transaction_only(store: SqliteStore, ws: int, draft: Segment) -> Segme
     """What create_segment commits before it counts: the segment, members, snapshot."""
 
     def create(conn: sqlite3.Connection) -> Segment:
+        store._caches.clear()  # as create_segment does: rules and memberships change
         return sqlite_segments.create(
             conn, store._user_counts, ws, draft, DEFAULT_TRACKED_LIMIT, NOW
         )
@@ -121,3 +122,57 @@ def test_untracking_during_a_build_leaves_nothing_to_finish(store: SqliteStore) 
     store.update_segment(ws, segment.segment_id, SegmentChanges(tracking=False), NOW)
     assert rows(store, "SELECT count(*) FROM segments WHERE building IS NOT NULL") == [(0,)]
     assert rows(store, f"SELECT count(*) FROM event_counts WHERE segment = {segment.id}") == [(0,)]
+
+
+@pytest.mark.parametrize("lagging", [False, True], ids=["folded-meanwhile", "lagging"])
+def test_a_segment_of_most_users_counts_everyone_less_the_others_exactly(
+    store: SqliteStore, lagging: bool
+) -> None:
+    """With most users members, a build takes everyone's counts up to its last event and
+    subtracts the others' events (count_build): exact whether the events ingested since
+    are folded into event_counts before it reads or still lag."""
+    ws, u_events = workspace_with_events(store)  # u: plan pro; v: no plan
+    created = store.create_app(ws, "a", NOW)
+    app = created.app_id
+    body = {"attributes": [{"external_id": "w", "plan": "pro"}]}
+    store.track(ws, parse_track(body, NOW), NOW).result()
+    w_events = [{**e, "external_id": "w"} for e in spread(30, 4, app)]
+    track(store, ws, w_events)
+    segment = first_transaction_only(store, ws, Segment(0, ws, "", "pro", PRO, True))
+    during = spread(7, 5, app) + [{**e, "external_id": "v"} for e in spread(9, 6, app)]
+    track(store, ws, during)  # u counts for the segment as it is ingested, v does not
+    if not lagging:
+        store._write(store._fold_series)
+    with store._reading() as conn:
+        (pending,) = conn.execute("SELECT series_from FROM counts_pending").fetchone()
+    assert (pending is None) is not lagging
+    store._build_segments(wait=True)
+    counted = u_events + w_events + during[:7]
+    for on_app in (None, created.id):
+        query = SeriesQuery(ws, "e", HOURS, on_app, segment=segment.id)
+        expected = [e for e in counted if on_app is None or e.get("app_id") == app]
+        assert store.count_series(query) == by_hour(expected)
+
+
+def test_everyone_up_to_an_event_counts_the_folded_and_the_lagging_exactly(
+    store: SqliteStore,
+) -> None:
+    """`_everyone` for every `through`, with some events folded into event_counts and the
+    rest lagging: what the raw events say, each event's slot worked out here."""
+    ws, _ = workspace_with_events(store)
+    app = store.create_app(ws, "a", NOW).app_id
+    store._write(store._fold_series)
+    track(store, ws, spread(12, 7, app) + spread(5, 8))  # these lag
+    events = rows(store, "SELECT id, event_type, coalesce(app, 0), time FROM events")
+    with store._reading() as conn:
+        (lag_from,) = conn.execute("SELECT series_from FROM counts_pending").fetchone()
+    assert lag_from is not None
+    for through in sorted({0, lag_from - 1, lag_from, *(int(e[0]) for e in events[::7])}):
+        expected: dict[tuple[int, int, int], int] = {}
+        for key, event_type, on_app, time in events:
+            if int(key) <= through:
+                slot = (event_type, on_app, int(time) // SLOT_US)
+                expected[slot] = expected.get(slot, 0) + 1
+        with store._reading() as conn:
+            got = sqlite_segments._everyone(conn, sqlite_segments.Build(0, ws, through, 0))
+        assert {k: n for k, n in got.items() if n} == expected, through
