@@ -775,7 +775,7 @@ class SqliteStore(Store):
     def _build_segments(self, wait: bool) -> None:
         """Write the counts of every tracked segment being built (made, re-filtered or
         tracked again): a pass over the stored events on this thread's reader, which holds
-        no write lock, so ingest goes on (at 10M events the pass takes 15 s; as one write
+        no write lock, so ingest goes on (at 10M events a pass took 15 s; as one write
         transaction, requests waited that long and some were answered 503), then one
         short transaction. One builder at a time per data directory (a file lock); it
         finishes every build there is, also one a process left when it died. Without
