@@ -46,8 +46,9 @@ class ImportSummary:
     purchases: int = 0
     rejected: list[Rejection] = field(default_factory=list)
     bad_lines: list[jsonl.BadLine] = field(default_factory=list)
-    # Items of requests an earlier run of the same import had committed: not applied again.
-    already_stored: int = 0
+    # Items of requests an earlier run of the same import had committed (stored, or
+    # rejected and reported then): not applied again.
+    already_processed: int = 0
 
 
 def now_us() -> int:
@@ -96,7 +97,7 @@ def import_entries(
         if on_progress is not None:
             on_progress(chunk.size())
         if outcome.replayed:
-            summary.already_stored += chunk.size()
+            summary.already_processed += chunk.size()
             return
         summary.attributes += outcome.attributes_processed
         summary.events += outcome.events_processed

@@ -229,10 +229,10 @@ def test_an_import_run_again_stores_only_what_was_not_committed(tmp_path: Path) 
     head.write_text("".join(whole.read_text().splitlines(keepends=True)[:1500]))
     assert imported(data, head)["events_processed"] == 1500
     again = imported(data, whole)
-    assert (again["events_processed"], again["already_stored"]) == (1500, 1500)
+    assert (again["events_processed"], again["already_processed"]) == (1500, 1500)
     assert stored_events(data) == sorted(set(stored_events(data)))  # no event twice
     assert stored_count(data) == 3000
-    assert imported(data, whole)["already_stored"] == 3000
+    assert imported(data, whole)["already_processed"] == 3000
     assert stored_count(data) == 3000
 
 
@@ -275,6 +275,6 @@ def test_an_import_killed_midway_resumes_exactly(tmp_path: Path) -> None:
     before = stored_count(data)
     assert 0 < before < 300_000, "the import was not cut short"
     again = imported(data, path)
-    assert again["already_stored"] == before
+    assert again["already_processed"] == before
     assert again["events_processed"] == 300_000 - before
     assert stored_count(data) == 300_000

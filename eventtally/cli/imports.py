@@ -96,14 +96,14 @@ def cmd_import(args: argparse.Namespace, store: Store) -> None:
             "purchases_processed": summary.purchases,
             "rejected": len(summary.rejected),
             "unusable_lines": len(summary.bad_lines),
-            "already_stored": summary.already_stored,
+            "already_processed": summary.already_processed,
         },
         f"imported {summary.events} events, {summary.attributes} attributes, "
         f"{summary.purchases} purchases; {len(summary.rejected)} items rejected, "
         f"{len(summary.bad_lines)} lines unusable"
         + (
-            f"; {summary.already_stored} items stored by an earlier run, skipped"
-            if summary.already_stored
+            f"; {summary.already_processed} items processed by an earlier run, skipped"
+            if summary.already_processed
             else ""
         ),
     )
