@@ -268,7 +268,7 @@ def count_build(conn: sqlite3.Connection, build: Build) -> list[tuple[int, int, 
 
     The cost is in grouping the events counted, so when most users are members, it is
     everyone's counts up to `through` (event_counts, segment 0) less the events of the
-    others: a segment of every user reads no event at all."""
+    others: a segment of every user groups none of its events."""
     conn.execute("BEGIN")
     try:
         members, users = conn.execute(
