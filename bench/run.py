@@ -315,17 +315,9 @@ def add_segments(store: Store, fixture: Fixture, total: int) -> None:
         store.create_segment(workspace.id, draft, now)
 
 
-def import_rate(
-    store_args: list[str], work: Path, count: int, limit: float, stored: Callable[[], int]
-) -> tuple[float, int | None]:
-    """`eventtally import` of `count` event objects into a new workspace of the store that
-    `store_args` name (`--data DIR` or `--store URL`, a database not used yet): events/s,
-    and when it was stopped after `limit` seconds, how many events it had stored by then
-    (`stored()`: every group it committed)."""
-    subprocess.run(
-        [sys.executable, "-m", "eventtally.cli", "init", *store_args, "--json"],
-        check=True, capture_output=True, cwd=ROOT,
-    )  # fmt: skip
+def import_source(work: Path, count: int) -> Path:
+    """A JSONL file of `count` event objects of the benchmark's users over 30 days (made
+    once per work directory)."""
     source = work / f"import-{count}.jsonl"
     if not source.exists():
         rng = random.Random(3)
@@ -338,6 +330,21 @@ def import_rate(
                     "time": (now - timedelta(seconds=rng.randrange(86_400 * 30))).isoformat(),
                 }
                 out.write(json.dumps(event) + "\n")
+    return source
+
+
+def import_rate(
+    store_args: list[str], work: Path, count: int, limit: float, stored: Callable[[], int]
+) -> tuple[float, int | None]:
+    """`eventtally import` of `count` event objects into a new workspace of the store that
+    `store_args` name (`--data DIR` or `--store URL`, a database not used yet): events/s,
+    and when it was stopped after `limit` seconds, how many events it had stored by then
+    (`stored()`: every group it committed)."""
+    subprocess.run(
+        [sys.executable, "-m", "eventtally.cli", "init", *store_args, "--json"],
+        check=True, capture_output=True, cwd=ROOT,
+    )  # fmt: skip
+    source = import_source(work, count)
     command = [sys.executable, "-m", "eventtally.cli", "import", str(source), *store_args]
     began = time.perf_counter()
     process = subprocess.Popen(

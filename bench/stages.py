@@ -1,0 +1,148 @@
+"""Where an import's CPU goes: each stage of `eventtally import`, alone, in µs of CPU an
+event, and what two cores could import at best were the stages spread perfectly over both.
+
+    .venv/bin/python -m bench.stages                  # 1,000,000 lines, about a minute
+    .venv/bin/python -m bench.stages --lines 20000    # what the test suite runs
+
+The stages are the import's own code (jsonl, the importer's requests and keys,
+parse_track, the ingest process's pipe encoding, the SQLite store's writer loop); only
+the order differs: each runs over the whole input before the next. The ingest process's
+part is the writer loop on a new store (the import creates its users), then on the same
+lines again (its users exist), in groups of 64 requests as an import fills them; its CPU
+includes the thread that folds the per-user counts. Nothing here asserts a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+from bench.run import import_source
+from eventtally import jsonl
+from eventtally.domain.idempotency import Idempotency, body_hash
+from eventtally.domain.track import TrackRequest, parse_track
+from eventtally.gc_tuning import relax_collections
+from eventtally.importer import IN_FLIGHT, _Chunk
+from eventtally.store.ingest_process import _decode_batch, _encode_batch, _join
+from eventtally.store.sqlite import Job, SqliteStore, Taken
+
+T = TypeVar("T")
+CORES = 2  # this machine's (docs/performance.md)
+HOUR_US = 3_600_000_000
+
+
+def cpu_us(work: Callable[[], T]) -> tuple[T, float]:
+    """What `work` returns, and the process's CPU time it took, in µs."""
+    began = time.process_time()
+    done = work()
+    return done, (time.process_time() - began) * 1e6
+
+
+def requests_of(entries: Sequence[jsonl.Entry]) -> list[_Chunk]:
+    """The requests the importer sends, as it fills them."""
+    chunks, chunk = [], _Chunk()
+    for entry in entries:
+        assert not isinstance(entry, jsonl.BadLine)
+        number, found = entry
+        for array, values in found.items():
+            for value in values:
+                if chunk.add(array, value, number):
+                    chunks.append(chunk)
+                    chunk = _Chunk()
+    if chunk.size():
+        chunks.append(chunk)
+    return chunks
+
+
+def writer_us(data: Path, requests: list[TrackRequest], keys: list[Idempotency], now: int) -> float:
+    """CPU of the store's writer loop (and its folder) applying and committing `requests`
+    in groups of IN_FLIGHT."""
+    store = SqliteStore(data, writer_thread=False)
+    workspace = store.workspace("default")
+    assert workspace is not None
+    jobs = list(zip(requests, keys, strict=True))
+    groups = [jobs[i : i + IN_FLIGHT] for i in range(0, len(jobs), IN_FLIGHT)]
+    groups.reverse()
+
+    def take(timeout: float | None) -> Taken:
+        if not groups:
+            return [], True
+        group = groups.pop()
+        return [Job(store.ingest_job(workspace.id, r, now, k)) for r, k in group], False
+
+    _, spent = cpu_us(lambda: store.run_writer(take))
+    return spent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--work", type=Path, help="a directory to keep the input in")
+    args = parser.parse_args()
+    relax_collections()  # as the import and ingest processes run
+    with tempfile.TemporaryDirectory(prefix="eventtally-stages-") as scratch:
+        work = args.work or Path(scratch)
+        work.mkdir(parents=True, exist_ok=True)
+        text = import_source(work, args.lines).read_text()
+        n = args.lines
+        now = time.time_ns() // 1000
+        rows: list[tuple[str, str, float]] = []
+
+        def stage(what: str, process: str, work: Callable[[], T]) -> T:
+            done, spent = cpu_us(work)
+            rows.append((what, process, spent / n))
+            return done
+
+        lines = stage("read the lines", "import", text.splitlines)
+        entries = stage("decode them (JSON)", "import", lambda: list(jsonl.by_line(lines)))
+        chunks = stage("fill 75-item requests", "import", lambda: requests_of(entries))
+        requests = stage(
+            "validate (parse_track)", "import", lambda: [parse_track(c.body, now) for c in chunks]
+        )
+        keys = stage(
+            "idempotency keys",
+            "import",
+            lambda: [
+                Idempotency(f"import:{i}", body_hash(c.body), HOUR_US) for i, c in enumerate(chunks)
+            ],
+        )
+        sent = stage(
+            "encode for the ingest process",
+            "import",
+            lambda: [
+                _encode_batch([(i, 1, r, now, k)])
+                for i, (r, k) in enumerate(zip(requests, keys, strict=True))
+            ],
+        )
+        messages = [_join(sent[i : i + IN_FLIGHT]) for i in range(0, len(sent), IN_FLIGHT)]
+        stage("decode the requests", "ingest", lambda: [_decode_batch(m) for m in messages])
+        data = Path(scratch) / "data"
+        opened = SqliteStore.open(data)
+        opened.create_workspace("default", "UTC", now)
+        opened.close()
+        first = writer_us(data, requests, keys, now) / n
+        # Keys of their own: the same keys would make the import's resume skip every request.
+        anew = [Idempotency(f"again:{i}", k.body_hash, HOUR_US) for i, k in enumerate(keys)]
+        again = writer_us(data, requests, anew, now) / n
+
+    shared = sum(us for _, _, us in rows)
+    print(f"{n:,} event lines; µs of CPU an event, each stage alone\n")
+    print("| stage | process | µs an event |\n|---|---|---:|")
+    for what, process, us in rows:
+        print(f"| {what} | {process} | {us:.2f} |")
+    print(f"| apply, write, commit, fold: a first import (users created) | ingest | {first:.2f} |")
+    print(f"| the same lines again (users exist) | ingest | {again:.2f} |")
+    for label, writer in (("a first import", first), ("the same lines again", again)):
+        total = shared + writer
+        print(
+            f"| **all, {label}** | | **{total:.2f}**: at best {CORES * 1e6 / total:,.0f} "
+            f"events/s on {CORES} cores |"
+        )
+
+
+if __name__ == "__main__":
+    main()
