@@ -17,16 +17,15 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
 from bench.run import import_source
-from eventtally import jsonl
+from eventtally import importer, jsonl
 from eventtally.domain.idempotency import Idempotency, body_hash
 from eventtally.domain.track import TrackRequest, parse_track
 from eventtally.gc_tuning import relax_collections
-from eventtally.importer import IN_FLIGHT, _Chunk
 from eventtally.store.ingest_process import _decode_batch, _encode_batch, _join
 from eventtally.store.sqlite import Job, SqliteStore, Taken
 
@@ -42,30 +41,18 @@ def cpu_us(work: Callable[[], T]) -> tuple[T, float]:
     return done, (time.process_time() - began) * 1e6
 
 
-def requests_of(entries: Sequence[jsonl.Entry]) -> list[_Chunk]:
-    """The requests the importer sends, as it fills them."""
-    chunks, chunk = [], _Chunk()
-    for entry in entries:
-        assert not isinstance(entry, jsonl.BadLine)
-        number, found = entry
-        for array, values in found.items():
-            for value in values:
-                if chunk.add(array, value, number):
-                    chunks.append(chunk)
-                    chunk = _Chunk()
-    if chunk.size():
-        chunks.append(chunk)
-    return chunks
+def refuse(line: jsonl.BadLine) -> None:
+    raise SystemExit(f"line {line.line} of the generated input is unusable: {line.reason}")
 
 
 def writer_us(data: Path, requests: list[TrackRequest], keys: list[Idempotency], now: int) -> float:
     """CPU of the store's writer loop (and its folder) applying and committing `requests`
-    in groups of IN_FLIGHT."""
+    in groups of as many as an import keeps in flight."""
     store = SqliteStore(data, writer_thread=False)
     workspace = store.workspace("default")
     assert workspace is not None
     jobs = list(zip(requests, keys, strict=True))
-    groups = [jobs[i : i + IN_FLIGHT] for i in range(0, len(jobs), IN_FLIGHT)]
+    groups = [jobs[i : i + importer.IN_FLIGHT] for i in range(0, len(jobs), importer.IN_FLIGHT)]
     groups.reverse()
 
     def take(timeout: float | None) -> Taken:
@@ -92,14 +79,16 @@ def main() -> None:
         now = time.time_ns() // 1000
         rows: list[tuple[str, str, float]] = []
 
-        def stage(what: str, process: str, work: Callable[[], T]) -> T:
-            done, spent = cpu_us(work)
+        def stage(what: str, process: str, fn: Callable[[], T]) -> T:
+            done, spent = cpu_us(fn)
             rows.append((what, process, spent / n))
             return done
 
         lines = stage("read the lines", "import", text.splitlines)
         entries = stage("decode them (JSON)", "import", lambda: list(jsonl.by_line(lines)))
-        chunks = stage("fill 75-item requests", "import", lambda: requests_of(entries))
+        chunks = stage(
+            "fill 75-item requests", "import", lambda: list(importer.requests(entries, refuse))
+        )
         requests = stage(
             "validate (parse_track)", "import", lambda: [parse_track(c.body, now) for c in chunks]
         )
@@ -118,7 +107,9 @@ def main() -> None:
                 for i, (r, k) in enumerate(zip(requests, keys, strict=True))
             ],
         )
-        messages = [_join(sent[i : i + IN_FLIGHT]) for i in range(0, len(sent), IN_FLIGHT)]
+        messages = [
+            _join(sent[i : i + importer.IN_FLIGHT]) for i in range(0, len(sent), importer.IN_FLIGHT)
+        ]
         stage("decode the requests", "ingest", lambda: [_decode_batch(m) for m in messages])
         data = Path(scratch) / "data"
         opened = SqliteStore.open(data)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -76,6 +76,26 @@ class _Chunk:
         return sum(len(values) for values in self.body.values())
 
 
+def requests(
+    entries: Iterable[jsonl.Entry], unusable: Callable[[jsonl.BadLine], None]
+) -> Iterator[_Chunk]:
+    """The input's items as the requests the import sends, each as soon as it is full;
+    every unusable line goes to `unusable` (which may raise)."""
+    chunk = _Chunk()
+    for entry in entries:
+        if isinstance(entry, jsonl.BadLine):
+            unusable(entry)
+            continue
+        number, found = entry
+        for array, values in found.items():
+            for value in values:
+                if chunk.add(array, value, number):
+                    yield chunk
+                    chunk = _Chunk()
+    if chunk.size():
+        yield chunk
+
+
 def import_entries(
     store: Store,
     workspace_id: int,
@@ -122,21 +142,13 @@ def import_entries(
         while len(pending) > IN_FLIGHT or (pending and pending[0][1].done()):
             settle(*pending.popleft())
 
-    chunk = _Chunk()
+    def unusable(line: jsonl.BadLine) -> None:
+        if strict:
+            raise ImportAborted(f"line {line.line}: {line.reason}")
+        summary.bad_lines.append(line)
+
     try:
-        for entry in entries:
-            if isinstance(entry, jsonl.BadLine):
-                if strict:
-                    raise ImportAborted(f"line {entry.line}: {entry.reason}")
-                summary.bad_lines.append(entry)
-                continue
-            number, found = entry
-            for array, values in found.items():
-                for value in values:
-                    if chunk.add(array, value, number):
-                        submit(chunk)
-                        chunk = _Chunk()
-        if chunk.size():
+        for chunk in requests(entries, unusable):
             submit(chunk)
     finally:
         while pending:
