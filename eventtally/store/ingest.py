@@ -22,6 +22,7 @@ from eventtally.domain.profile import apply_attribute_ops
 from eventtally.domain.segments import Dependencies, Filter, UserState, matches
 from eventtally.domain.track import (
     ArrayName,
+    AttributeItem,
     EventItem,
     Identity,
     ItemError,
@@ -31,6 +32,7 @@ from eventtally.domain.track import (
 )
 
 UNKNOWN_APP = "'app_id' is not a known app"
+Item = AttributeItem | EventItem | PurchaseItem  # each names its user the same way
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,9 +105,7 @@ def apply_track(tx: IngestTx, request: TrackRequest) -> TrackOutcome:
     segment_rules = tx.segment_rules()
     rules = _Rules(segment_rules) if segment_rules else None
     for attr in request.attributes:
-        user = _resolve(
-            tx, rules, attr.identity, attr.update_existing_only, "attributes", attr.index
-        )
+        user = _resolve(tx, rules, attr, "attributes")
         if isinstance(user, ItemError):
             outcome.errors.append(user)
             continue
@@ -131,9 +131,7 @@ def apply_track(tx: IngestTx, request: TrackRequest) -> TrackOutcome:
                 continue
         owner = find_user(event.identity)
         if owner is None:
-            created = _create(
-                tx, rules, event.identity, event.update_existing_only, "events", event.index
-            )
+            created = _create(tx, rules, event, "events")
             if isinstance(created, ItemError):
                 outcome.errors.append(created)
                 continue
@@ -231,42 +229,29 @@ def _resolve_with_app(
         app = tx.app_key(item.app_id)
         if app is None:
             return ItemError(UNKNOWN_APP, array, item.index)
-    user = _resolve(tx, rules, item.identity, item.update_existing_only, array, item.index)
+    user = _resolve(tx, rules, item, array)
     if isinstance(user, ItemError):
         return user
     return user, app
 
 
-def _resolve(
-    tx: IngestTx,
-    rules: _Rules | None,
-    identity: Identity,
-    existing_only: bool,
-    array: ArrayName,
-    index: int,
-) -> int | ItemError:
-    user = tx.find_user(identity)
+def _resolve(tx: IngestTx, rules: _Rules | None, item: Item, array: ArrayName) -> int | ItemError:
+    user = tx.find_user(item.identity)
     if user is not None:
         return user
-    return _create(tx, rules, identity, existing_only, array, index)
+    return _create(tx, rules, item, array)
 
 
-def _create(
-    tx: IngestTx,
-    rules: _Rules | None,
-    identity: Identity,
-    existing_only: bool,
-    array: ArrayName,
-    index: int,
-) -> int | ItemError:
-    """A new profile for an identity no user has, when the item may create one."""
+def _create(tx: IngestTx, rules: _Rules | None, item: Item, array: ArrayName) -> int | ItemError:
+    """A new profile for an item's identity, which no user has, when the item may create one."""
+    identity = item.identity
     if identity.kind == "braze_id":
-        return ItemError("'braze_id' does not match any user", array, index)
-    if existing_only:
+        return ItemError("'braze_id' does not match any user", array, item.index)
+    if item.update_existing_only:
         return ItemError(
             f"no user has this {identity.kind} and '_update_existing_only' is true",
             array,
-            index,
+            item.index,
         )
     user = tx.create_user(identity)
     if rules is not None:
