@@ -184,17 +184,19 @@ class _Rules:
 
 
 def _count_event(tx: IngestTx, rules: _Rules, user: int, event: EventItem) -> frozenset[int]:
-    """Count the event in the user's profile, re-evaluate what that can change, and return
-    the tracked segments the event counts for."""
+    """Count the event in the user's profile when a rule reads its count, re-evaluate
+    what that can change, and return the tracked segments the event counts for."""
     profile = tx.profile(user)
-    counts = profile.event_counts
-    counts[event.name] = counts.get(event.name, 0) + 1
     affected = rules.reading_event(event.name)
     if affected:
+        # Counts no rule reads are left as they are: a change to the rules drops every
+        # profile kept (the stores' caches), so none is read by a rule it was not loaded for.
+        counts = profile.event_counts
+        counts[event.name] = counts.get(event.name, 0) + 1
         _reevaluate(tx, affected, user, profile)
     if event.app_id is not None:
         _use_app(tx, rules, user, event.app_id)
-    if not rules.tracked:
+    if not profile.segments or not rules.tracked:  # most users are in no tracked segment
         return _NO_SEGMENTS
     return rules.tracked & profile.segments
 
