@@ -21,7 +21,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from bench.run import import_source
+import msgspec
+
+from bench.fixture import build
+from bench.run import import_source, track_bodies
 from eventtally import importer, jsonl
 from eventtally.domain.idempotency import Idempotency, body_hash
 from eventtally.domain.track import TrackRequest, parse_track
@@ -45,14 +48,19 @@ def refuse(line: jsonl.BadLine) -> None:
     raise SystemExit(f"line {line.line} of the generated input is unusable: {line.reason}")
 
 
-def writer_us(data: Path, requests: list[TrackRequest], keys: list[Idempotency], now: int) -> float:
-    """CPU of the store's writer loop (and its folder) applying and committing `requests`
-    in groups of as many as an import keeps in flight."""
+def writer_us(
+    data: Path,
+    workspace_name: str,
+    jobs: list[tuple[TrackRequest, Idempotency | None]],
+    per_group: int,
+    now: int,
+) -> float:
+    """CPU of the store's writer loop (and its folder) applying and committing the
+    requests in groups of `per_group`."""
     store = SqliteStore(data, writer_thread=False)
-    workspace = store.workspace("default")
+    workspace = store.workspace(workspace_name)
     assert workspace is not None
-    jobs = list(zip(requests, keys, strict=True))
-    groups = [jobs[i : i + importer.IN_FLIGHT] for i in range(0, len(jobs), importer.IN_FLIGHT)]
+    groups = [jobs[i : i + per_group] for i in range(0, len(jobs), per_group)]
     groups.reverse()
 
     def take(timeout: float | None) -> Taken:
@@ -115,10 +123,27 @@ def main() -> None:
         opened = SqliteStore.open(data)
         opened.create_workspace("default", "UTC", now)
         opened.close()
-        first = writer_us(data, requests, keys, now) / n
+        in_flight = importer.IN_FLIGHT
+        first = writer_us(data, "default", list(zip(requests, keys, strict=True)), in_flight, now)
+        first /= n
         # Keys of their own: the same keys would make the import's resume skip every request.
         anew = [Idempotency(f"again:{i}", k.body_hash, HOUR_US) for i, k in enumerate(keys)]
-        again = writer_us(data, requests, anew, now) / n
+        again = writer_us(data, "default", list(zip(requests, anew, strict=True)), in_flight, now)
+        again /= n
+
+        # The ingest load's bodies on the benchmark's own fixture (its users, a quarter of
+        # them in its tracked segment), as its 32 connections send them: at most 32
+        # requests a group, no idempotency keys.
+        fixture = build(Path(scratch) / "load", n, progress=False)
+        bodies = [parse_track(msgspec.json.decode(b), now) for b in track_bodies(400)]
+        load = [bodies[i % len(bodies)] for i in range(n // 75)]
+        count = 75 * len(load)
+        wire = [
+            _join([_encode_batch([(i, 1, r, now, None)]) for i, r in enumerate(load[j : j + 32])])
+            for j in range(0, len(load), 32)
+        ]
+        _, decoding = cpu_us(lambda: [_decode_batch(m) for m in wire])
+        applying = writer_us(fixture.data, "bench", [(r, None) for r in load], 32, now)
 
     shared = sum(us for _, _, us in rows)
     print(f"{n:,} event lines; µs of CPU an event, each stage alone\n")
@@ -133,6 +158,18 @@ def main() -> None:
             f"| **all, {label}** | | **{total:.2f}**: at best {CORES * 1e6 / total:,.0f} "
             f"events/s on {CORES} cores |"
         )
+    ingest = (decoding + applying) / count
+    print(
+        f"\nThe ingest load's bodies, {count:,} events in groups of 32 requests, on the "
+        f"benchmark's fixture of {n:,} events\n"
+    )
+    print("| stage | process | µs an event |\n|---|---|---:|")
+    print(f"| decode the requests | ingest | {decoding / count:.2f} |")
+    print(f"| apply, write, commit, fold (users exist) | ingest | {applying / count:.2f} |")
+    print(
+        f"| **the ingest process, in all** | | **{ingest:.2f}**: its one writer thread, "
+        f"at most {1e6 / ingest:,.0f} events/s |"
+    )
 
 
 if __name__ == "__main__":

@@ -32,7 +32,12 @@ def test_stages_prints_every_stage_and_the_bound(tmp_path: Path) -> None:
         "the same lines again (users exist)",
         "**all, a first import**",
         "**all, the same lines again**",
+        "stage",
+        "decode the requests",
+        "apply, write, commit, fold (users exist)",
+        "**the ingest process, in all**",
     ]
     assert "events/s on 2 cores" in done.stdout
+    assert "its one writer thread, at most" in done.stdout
     # The input was made in the work directory and the store in a temporary one.
     assert [p.name for p in tmp_path.iterdir()] == ["import-3000.jsonl"]
