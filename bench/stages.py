@@ -1,20 +1,24 @@
-"""Where an import's CPU goes: each stage of `eventtally import`, alone, in µs of CPU an
-event, and what two cores could import at best were the stages spread perfectly over both.
+"""Where the CPU goes, stage by stage, in µs of CPU an event: of `eventtally import`, with
+what this machine's cores could import at best were the stages spread perfectly over them;
+and of the ingest process under the benchmark's load, with what its one writer thread
+could apply at best.
 
     .venv/bin/python -m bench.stages                  # 1,000,000 lines, about a minute
-    .venv/bin/python -m bench.stages --lines 20000    # what the test suite runs
+    .venv/bin/python -m bench.stages --lines 3000     # what the test suite runs
 
-The stages are the import's own code (jsonl, the importer's requests and keys,
+The stages are eventtally's own code (jsonl, the importer's requests and keys,
 parse_track, the ingest process's pipe encoding, the SQLite store's writer loop); only
-the order differs: each runs over the whole input before the next. The ingest process's
-part is the writer loop on a new store (the import creates its users), then on the same
-lines again (its users exist), in groups of 64 requests as an import fills them; its CPU
-includes the thread that folds the per-user counts. Nothing here asserts a time.
+the order differs: each runs over the whole input before the next. The writer loop runs
+on a new store (the import creates its users), then on the same lines again (its users
+exist), in groups of 64 requests as an import fills them; then on the benchmark's fixture
+with the load's bodies, in groups of 32 as its 32 connections send them. Its CPU includes
+the thread that folds the per-user counts. Nothing here asserts a time.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -33,7 +37,7 @@ from eventtally.store.ingest_process import _decode_batch, _encode_batch, _join
 from eventtally.store.sqlite import Job, SqliteStore, Taken
 
 T = TypeVar("T")
-CORES = 2  # this machine's (docs/performance.md)
+CORES = os.cpu_count() or 1
 HOUR_US = 3_600_000_000
 
 

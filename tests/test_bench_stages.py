@@ -37,7 +37,7 @@ def test_stages_prints_every_stage_and_the_bound(tmp_path: Path) -> None:
         "apply, write, commit, fold (users exist)",
         "**the ingest process, in all**",
     ]
-    assert "events/s on 2 cores" in done.stdout
+    assert "events/s on" in done.stdout
     assert "its one writer thread, at most" in done.stdout
     # The input was made in the work directory and the store in a temporary one.
     assert [p.name for p in tmp_path.iterdir()] == ["import-3000.jsonl"]
