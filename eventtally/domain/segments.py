@@ -17,7 +17,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from functools import lru_cache
 from types import MappingProxyType
-from typing import Any, Final, Literal, NoReturn, TypeAlias, get_args
+from typing import Any, Final, Literal, NoReturn, Protocol, TypeAlias, get_args
 
 from eventtally.domain.instants import to_us
 from eventtally.domain.names import name_problem, normalize_name
@@ -125,6 +125,17 @@ class EventCount:
 
 
 Filter: TypeAlias = All | Any_ | Not | AttributeCondition | UsedApp | EventCount
+
+
+class Facts(Protocol):
+    """What a filter reads of one user (a UserState, or a store's own profile object)."""
+
+    @property
+    def attributes(self) -> Mapping[str, Any]: ...
+    @property
+    def event_counts(self) -> Mapping[str, int]: ...
+    @property
+    def used_apps(self) -> AbstractSet[str]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -389,7 +400,7 @@ def _not_kind(value: object, expected: type) -> str:
 # --- evaluation --------------------------------------------------------------------------
 
 
-def matches(f: Filter, state: UserState) -> bool:
+def matches(f: Filter, state: Facts) -> bool:
     """Whether the user in `state` is in the segment `f`."""
     if isinstance(f, AttributeCondition):
         return _match_attribute(f, state.attributes)

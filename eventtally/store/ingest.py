@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from eventtally.domain.profile import apply_attribute_ops
-from eventtally.domain.segments import Dependencies, Filter, UserState, matches
+from eventtally.domain.segments import Dependencies, Filter, matches
 from eventtally.domain.track import (
     ArrayName,
     AttributeItem,
@@ -53,9 +53,6 @@ class Profile:
     event_counts: dict[str, int]
     used_apps: set[str]
     segments: set[int] = field(default_factory=set)  # live segments the user is in
-
-    def state(self) -> UserState:
-        return UserState(self.attributes, self.event_counts, self.used_apps)
 
 
 class IngestTx(Protocol):
@@ -212,9 +209,8 @@ def _reevaluate(tx: IngestTx, affected: Sequence[SegmentRule], user: int, profil
     """Re-evaluate the segments a change can affect; record who joins and who leaves."""
     if not affected:
         return
-    state = profile.state()
     for rule in affected:
-        member = matches(rule.filter, state)
+        member = matches(rule.filter, profile)  # a Profile is what filters read (Facts)
         if member != (rule.id in profile.segments):
             if member:
                 profile.segments.add(rule.id)
