@@ -53,6 +53,11 @@ class Profile:
     event_counts: dict[str, int]
     used_apps: set[str]
     segments: set[int] = field(default_factory=set)  # live segments the user is in
+    # The tracked ones among them, which the user's events count for, once asked and until
+    # `segments` changes: one set an event's tracked segments are looked up by, not a new
+    # one each event. (The rules a profile is kept for do not change under it: the stores
+    # drop their kept profiles with their rules.)
+    counted_for: frozenset[int] | None = None
 
 
 class IngestTx(Protocol):
@@ -195,7 +200,10 @@ def _count_event(tx: IngestTx, rules: _Rules, user: int, event: EventItem) -> fr
         _use_app(tx, rules, user, event.app_id)
     if not profile.segments or not rules.tracked:  # most users are in no tracked segment
         return _NO_SEGMENTS
-    return rules.tracked & profile.segments
+    counted = profile.counted_for
+    if counted is None:
+        counted = profile.counted_for = rules.tracked & profile.segments
+    return counted
 
 
 def _use_app(tx: IngestTx, rules: _Rules, user: int, app_id: str) -> None:
@@ -216,6 +224,7 @@ def _reevaluate(tx: IngestTx, affected: Sequence[SegmentRule], user: int, profil
                 profile.segments.add(rule.id)
             else:
                 profile.segments.discard(rule.id)
+            profile.counted_for = None
             tx.set_member(user, rule.id, member)
 
 
