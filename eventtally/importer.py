@@ -55,7 +55,7 @@ def now_us() -> int:
     return time.time_ns() // 1000
 
 
-class _Chunk:
+class Chunk:
     """Items for one request, with the line of each."""
 
     def __init__(self) -> None:
@@ -78,10 +78,10 @@ class _Chunk:
 
 def requests(
     entries: Iterable[jsonl.Entry], unusable: Callable[[jsonl.BadLine], None]
-) -> Iterator[_Chunk]:
+) -> Iterator[Chunk]:
     """The input's items as the requests the import sends, each as soon as it is full;
     every unusable line goes to `unusable` (which may raise)."""
-    chunk = _Chunk()
+    chunk = Chunk()
     for entry in entries:
         if isinstance(entry, jsonl.BadLine):
             unusable(entry)
@@ -91,7 +91,7 @@ def requests(
             for value in values:
                 if chunk.add(array, value, number):
                     yield chunk
-                    chunk = _Chunk()
+                    chunk = Chunk()
     if chunk.size():
         yield chunk
 
@@ -110,9 +110,9 @@ def import_entries(
     lines are skipped (or, with `strict`, stop the import). The requests' idempotency keys
     are kept `retention_s` seconds."""
     summary = ImportSummary()
-    pending: deque[tuple[_Chunk, Future[TrackOutcome], list[Rejection]]] = deque()
+    pending: deque[tuple[Chunk, Future[TrackOutcome], list[Rejection]]] = deque()
 
-    def settle(chunk: _Chunk, future: Future[TrackOutcome], parse_errors: list[Rejection]) -> None:
+    def settle(chunk: Chunk, future: Future[TrackOutcome], parse_errors: list[Rejection]) -> None:
         outcome = future.result()
         if on_progress is not None:
             on_progress(chunk.size())
@@ -128,7 +128,7 @@ def import_entries(
             for e in outcome.errors
         ]
 
-    def submit(chunk: _Chunk) -> None:
+    def submit(chunk: Chunk) -> None:
         now = clock()
         request = parse_track(chunk.body, now)
         parse_errors = [
