@@ -1,11 +1,12 @@
 """What every launcher of a test server shares: a free loopback port, and stopping the
-process it started by its PID."""
+process it started by its PID; and running one of the project's modules to its end."""
 
 from __future__ import annotations
 
 import signal
 import socket
 import subprocess
+import sys
 from pathlib import Path
 
 HOST = "127.0.0.1"
@@ -45,3 +46,18 @@ def launch(args: list[str], directory: Path, log: str) -> subprocess.Popen[bytes
             cwd=directory,
             start_new_session=True,
         )
+
+
+def run_module(module: str, *args: str, timeout: float) -> str:
+    """Run `python -m module args...` from the repository's root; its output, once it
+    exited 0 (else the test fails with the end of what it printed)."""
+    done = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=Path(__file__).resolve().parent.parent,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout

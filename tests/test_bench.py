@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.processes import run_module
 
 pytestmark = [
     pytest.mark.slow,
@@ -43,16 +43,8 @@ def cells(line: str) -> list[str]:
 def test_quick_benchmark_prints_both_stores_side_by_side(tmp_path: Path) -> None:
     # The ClickHouse half starts its own clickhouse-server: like the ClickHouse store's
     # tests, it fails rather than skips when the server is not installed.
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.run", "--quick", "--seconds", "2", "--work", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=Path(__file__).resolve().parent.parent,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    table = [line for line in done.stdout.splitlines() if line.startswith("| ")]
+    out = run_module("bench.run", "--quick", "--seconds", "2", "--work", str(tmp_path), timeout=600)
+    table = [line for line in out.splitlines() if line.startswith("| ")]
     assert cells(table[0])[:4] == ["what", "SQLite", "ClickHouse", "ClickHouse / SQLite"]
     rows = {cells(line)[0]: cells(line) for line in table[1:]}
     for name in BOTH:
@@ -65,6 +57,6 @@ def test_quick_benchmark_prints_both_stores_side_by_side(tmp_path: Path) -> None
     assert engine[2].endswith(" MB"), engine
     # No ingest phase of either store was refused anything (alone, beside the series
     # load, with segments).
-    refused = re.findall(r"non-2xx (\d+)", done.stdout)
+    refused = re.findall(r"non-2xx (\d+)", out)
     assert len(refused) == 6, refused
     assert set(refused) == {"0"}, refused

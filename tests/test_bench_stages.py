@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
+
+from tests.processes import run_module
 
 
 def test_stages_prints_every_stage_and_the_bound(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.stages", "--lines", "3000", "--work", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=Path(__file__).resolve().parent.parent,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    rows = [
-        line.split("|")[1].strip() for line in done.stdout.splitlines() if line.startswith("| ")
-    ]
+    out = run_module("bench.stages", "--lines", "3000", "--work", str(tmp_path), timeout=300)
+    rows = [line.split("|")[1].strip() for line in out.splitlines() if line.startswith("| ")]
     assert rows[1:] == [
         "read the lines",
         "decode them (JSON)",
@@ -37,7 +27,7 @@ def test_stages_prints_every_stage_and_the_bound(tmp_path: Path) -> None:
         "apply, write, commit, fold (users exist)",
         "**the ingest process, in all**",
     ]
-    assert "events/s on" in done.stdout
-    assert "its one writer thread, at most" in done.stdout
+    assert "events/s on" in out
+    assert "its one writer thread, at most" in out
     # The input was made in the work directory and the store in a temporary one.
     assert [p.name for p in tmp_path.iterdir()] == ["import-3000.jsonl"]
